@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  make book  (set up and open the book)   make test  (run every test)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The exact torch build CI uses; readers elsewhere may override, e.g. make book TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: book install test unit notebooks lint execute site clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e ".[book,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+book: install
+	$(BIN)/jupyter lab notebooks/
+
+lint: install
+	$(BIN)/ruff check .
+
+unit: install
+	$(BIN)/pytest -q tests
+
+notebooks: install
+	D2LMINI_SMOKE=1 $(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+test: lint unit notebooks
+
+# Re-execute chapters in reader mode and save their outputs: make execute NB=notebooks/03_training_loops.ipynb
+NB ?= notebooks/*.ipynb
+execute: install
+	$(BIN)/python tools/execute.py $(NB)
+
+clean:
+	rm -rf $(VENV) _build
