@@ -32,10 +32,12 @@ from .data import (
 )
 from .device import device_info, get_device
 from .errors import CheckpointError, D2LMiniError, DatasetCorruptError, DatasetUnavailableError
+from . import models
 from .plot import LivePlot, confusion_matrix, plot_confusion_matrix, plot_history, show_images
 from .train import (
     Callback,
     CancelFit,
+    CancelStep,
     Checkpoint,
     EarlyStopping,
     History,
@@ -78,12 +80,12 @@ def setup(seed: int = 0) -> torch.device:
 
 
 __all__ = [
-    "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "Callback", "CancelFit",
+    "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "Callback", "CancelFit", "CancelStep",
     "Checkpoint", "CheckpointError", "D2LMiniError", "DatasetCorruptError", "DatasetUnavailableError",
     "EarlyStopping", "History", "LRScheduler", "Learner", "LivePlot", "Loaders", "PrintMetrics",
     "ProgressBar", "RandomFlipShift", "TensorLoader", "accuracy", "by_mode", "confusion_matrix",
     "data_root", "device_info", "digits_tensors", "evaluate", "fashion_mnist_loaders",
     "fashion_mnist_tensors", "fit", "get_device", "is_smoke", "load_checkpoint", "load_fashion_mnist",
-    "mode_banner", "plot_confusion_matrix", "plot_history", "predict", "prepare_fashion_mnist",
+    "mode_banner", "models", "plot_confusion_matrix", "plot_history", "predict", "prepare_fashion_mnist",
     "save_checkpoint", "seed_everything", "setup", "show_images", "torchvision_loader",
 ]

@@ -10,7 +10,9 @@ batch, and calls its callbacks at fixed events::
     after_fit
 
 Everything else (printing, a live plot, early stopping, checkpoints, LR schedules) is a callback.
-A callback stops training by raising :class:`CancelFit`.  :func:`fit` is the one-line version.
+A callback stops training by raising :class:`CancelFit`, and skips the optimizer step of one batch by
+raising :class:`CancelStep` in ``before_step`` (a gradient scaler for mixed precision does the step itself).
+:func:`fit` is the one-line version.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ Metric = Callable[[Tensor, Tensor], Tensor]
 
 class CancelFit(Exception):
     """Raised by a callback to end training early (caught by :meth:`Learner.fit`)."""
+
+
+class CancelStep(Exception):
+    """Raised in ``before_step`` to skip ``opt.step()`` for this batch (the gradients are still zeroed)."""
 
 
 def accuracy(preds: Tensor, y: Tensor) -> Tensor:
@@ -173,13 +179,16 @@ class Learner:
             self._event("before_batch")
             self.preds = self.model(self.xb)                  # 1. forward
             self.loss = self.loss_fn(self.preds, self.yb)     # 2. loss
-            self._event("after_loss")
             loss = self.loss.item()
             if not math.isfinite(loss):
                 self._diverged(loss)
+            self._event("after_loss")
             self.loss.backward()                              # 3. backward
-            self._event("before_step")
-            self.opt.step()                                   # 4. step
+            try:
+                self._event("before_step")
+                self.opt.step()                               # 4. step
+            except CancelStep:
+                pass
             self.opt.zero_grad()                              # 5. zero the gradients
             self.step += 1
             self.history.step_loss.append(loss)
