@@ -14,6 +14,7 @@ import random
 
 import torch
 
+from . import models
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import by_mode, data_root, is_smoke, mode_banner
 from .data import (
@@ -32,7 +33,6 @@ from .data import (
 )
 from .device import device_info, get_device
 from .errors import CheckpointError, D2LMiniError, DatasetCorruptError, DatasetUnavailableError
-from . import models
 from .plot import LivePlot, confusion_matrix, plot_confusion_matrix, plot_history, show_images
 from .train import (
     Callback,

@@ -116,6 +116,7 @@ def plot_confusion_matrix(cm: Tensor, class_names: Sequence[str]) -> plt.Figure:
     for i in range(n):
         for j in range(n):
             v = cm[i, j].item()
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > top / 2 else "black")
+            color = "white" if v > top / 2 else "black"
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color=color)
     fig.tight_layout()
     return fig

@@ -98,7 +98,7 @@ def evaluate(
     metrics: Sequence[str | Metric] = ("accuracy",),
     device: torch.device | None = None,
 ) -> dict[str, float]:
-    """Average loss and metrics of ``model`` over ``data`` in eval mode: ``{'loss': ..., 'accuracy': ...}``."""
+    """Average loss and metrics of ``model`` over ``data`` in eval mode: ``{'loss': .., 'accuracy': ..}``."""
     device = device or next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     fns = _metric_fns(metrics)
@@ -131,7 +131,14 @@ def predict(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> tuple[Te
 
 
 def _metric_fns(metrics: Sequence[str | Metric]) -> dict[str, Metric]:
-    return {(m if isinstance(m, str) else m.__name__): (METRICS[m] if isinstance(m, str) else m) for m in metrics}
+    """``["accuracy", my_fn]`` -> ``{"accuracy": accuracy, "my_fn": my_fn}``."""
+    fns = {}
+    for m in metrics:
+        if isinstance(m, str):
+            fns[m] = METRICS[m]
+        else:
+            fns[m.__name__] = m
+    return fns
 
 
 class Learner:
@@ -174,8 +181,8 @@ class Learner:
         totals, n = dict.fromkeys(["loss", *self.metrics], 0.0), 0
         if hasattr(self.train_data, "set_epoch"):  # same shuffle order for the same epoch, resumed or not
             self.train_data.set_epoch(self.epoch)
-        for self.xb, self.yb in self.train_data:
-            self.xb, self.yb = self.xb.to(self.device), self.yb.to(self.device)
+        for xb, yb in self.train_data:
+            self.xb, self.yb = xb.to(self.device), yb.to(self.device)
             self._event("before_batch")
             self.preds = self.model(self.xb)                  # 1. forward
             self.loss = self.loss_fn(self.preds, self.yb)     # 2. loss
@@ -316,7 +323,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
                  restore_best: bool = True) -> None:
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best = restore_best
         self.mode = "max" if "acc" in monitor else "min"
 
     def before_fit(self, learn: Learner) -> None:
