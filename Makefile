@@ -27,8 +27,9 @@ lint: install
 unit: install
 	$(BIN)/pytest -q tests
 
+# Every chapter executed in smoke mode, two notebooks at a time (each notebook stays on one worker).
 notebooks: install
-	D2LMINI_SMOKE=1 $(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	D2LMINI_SMOKE=1 $(BIN)/pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks/
 
 test: lint unit notebooks
 

@@ -65,7 +65,6 @@ def main() -> int:
         env["D2LMINI_SMOKE"] = "1"
     else:
         env.pop("D2LMINI_SMOKE", None)
-    log = json.loads(LOG.read_text()) if LOG.exists() else {}
     failed = 0
     for nb in args.notebooks:
         start = time.perf_counter()
@@ -81,6 +80,7 @@ def main() -> int:
               f"kernel peak RSS {peak_mb:.0f} MB{note}", flush=True)
         failed += rc != 0
         if rc == 0 and not args.smoke:
+            log = json.loads(LOG.read_text()) if LOG.exists() else {}  # re-read: runs may overlap
             log[nb.name] = {"seconds": round(wall, 1), "peak_rss_mb": round(peak_mb),
                             "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
             LOG.write_text(json.dumps(dict(sorted(log.items())), indent=1) + "\n")
