@@ -59,9 +59,12 @@ def load_checkpoint(
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else "")
+        why = why.split("error: ")[-1].split(". Please")[0]  # the reason, not torch's advice to allow it
         raise CheckpointError(
             f"{path} is not a weights-only checkpoint: it asks to unpickle arbitrary Python objects "
-            f"({str(e).splitlines()[0][:160]}). Loading it could run code, so d2lmini refuses. "
+            f"({why[:160]}). Loading it could run code, so d2lmini refuses. "
             f"Only load checkpoints saved with save_checkpoint (state_dicts) from a source you trust."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:

@@ -43,7 +43,7 @@ class LivePlot(Callback):
     notebook keeps the final figure.  Outside IPython nothing is drawn until :func:`plot_history`.
     """
 
-    order = 50
+    order = 15  # before EarlyStopping (20), so the epoch that stops training is drawn too
 
     def before_fit(self, learn: Learner) -> None:
         try:
