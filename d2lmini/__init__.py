@@ -14,9 +14,11 @@ import random
 
 import torch
 
-from . import models
+from . import distributed, losses, models, optim, segmentation, widgets
+from .amp import MixedPrecision
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import by_mode, data_root, is_smoke, mode_banner
+from .conv import Conv2D, conv_output_size, corr2d, corr2d_multi_in, corr2d_multi_in_out, pool2d
 from .data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MEAN,
@@ -33,7 +35,10 @@ from .data import (
 )
 from .device import device_info, get_device
 from .errors import CheckpointError, D2LMiniError, DatasetCorruptError, DatasetUnavailableError
+from .layers import CenteredLayer, Dense
 from .plot import LivePlot, confusion_matrix, plot_confusion_matrix, plot_history, show_images
+from .saliency import grad_cam, saliency_map
+from .tboard import NoEventFilesError, TensorBoard, read_scalars, read_tags
 from .train import (
     Callback,
     CancelFit,
@@ -50,6 +55,15 @@ from .train import (
     fit,
     predict,
 )
+from .transfer import (
+    WeightsUnavailableError,
+    class_subset,
+    count_trainable,
+    freeze,
+    load_pretrained,
+    source_model,
+)
+from .widgets import Explorer, FitResult
 
 __version__ = "0.1.0"
 
@@ -68,10 +82,12 @@ def setup(seed: int = 0) -> torch.device:
     banner = mode_banner()
     if is_smoke():
         try:
+            from IPython import get_ipython
             from IPython.display import HTML, display
 
-            display(HTML(f'<div style="background:#fff3cd;border:2px solid #e0a800;padding:8px;'
-                         f'font-weight:bold">{banner}</div>'))
+            if get_ipython() is not None:
+                display(HTML(f'<div style="background:#fff3cd;border:2px solid #e0a800;padding:8px;'
+                             f'font-weight:bold">{banner}</div>'))
         except ImportError:  # pragma: no cover
             pass
     print(banner)
@@ -86,6 +102,14 @@ __all__ = [
     "ProgressBar", "RandomFlipShift", "TensorLoader", "accuracy", "by_mode", "confusion_matrix",
     "data_root", "device_info", "digits_tensors", "evaluate", "fashion_mnist_loaders",
     "fashion_mnist_tensors", "fit", "get_device", "is_smoke", "load_checkpoint", "load_fashion_mnist",
-    "mode_banner", "models", "plot_confusion_matrix", "plot_history", "predict", "prepare_fashion_mnist",
+    "losses", "distributed", "mode_banner", "models", "plot_confusion_matrix", "plot_history", "predict",
+    "prepare_fashion_mnist", "optim",
     "save_checkpoint", "seed_everything", "setup", "show_images", "torchvision_loader",
+    "Conv2D", "conv_output_size", "corr2d", "corr2d_multi_in", "corr2d_multi_in_out", "pool2d",
+    "MixedPrecision", "WeightsUnavailableError", "class_subset", "count_trainable", "freeze",
+    "load_pretrained", "source_model",
+    "CenteredLayer", "Dense", "NoEventFilesError", "TensorBoard", "grad_cam", "read_scalars", "read_tags",
+    "saliency_map",
+    "widgets", "Explorer", "FitResult",
+    "segmentation",
 ]
