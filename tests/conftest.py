@@ -18,7 +18,8 @@ def write_idx(path: Path, name: str, n: int | None = None, gz: bool = False, rng
     n = count if n is None else n
     rng = np.random.default_rng(rng_seed)
     if magic == 2051:
-        body = struct.pack(">IIII", magic, n, 28, 28) + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes()
+        pixels = rng.integers(0, 256, n * 784, dtype=np.uint8)
+        body = struct.pack(">IIII", magic, n, 28, 28) + pixels.tobytes()
     else:
         body = struct.pack(">II", magic, n) + rng.integers(0, 10, n, dtype=np.uint8).tobytes()
     opener = gzip.open if gz else open
