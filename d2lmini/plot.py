@@ -13,9 +13,9 @@ from .train import Callback, History, Learner
 
 def plot_history(history: History | dict[str, list[float]], axes: Sequence[plt.Axes] | None = None,
                  title: str | None = None) -> plt.Figure:
-    """Loss (and accuracy, if logged) per epoch, training and validation, side by side."""
+    """Loss and every logged metric (accuracy, IoU, …) per epoch, training and validation, side by side."""
     h = history.history if isinstance(history, History) else history
-    groups = [g for g in ("loss", "accuracy") if g in h]
+    groups = _metric_groups(h)
     if axes is None:
         fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
         axes = axes[0]
@@ -34,6 +34,12 @@ def plot_history(history: History | dict[str, list[float]], axes: Sequence[plt.A
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _metric_groups(h: dict[str, list[float]]) -> list[str]:
+    """``loss`` first, then each other training metric (not ``lr``/``time``, nor the ``val_`` twins)."""
+    others = [k for k in h if k not in ("loss", "lr", "time") and not k.startswith("val_")]
+    return ["loss"] * ("loss" in h) + others
 
 
 class LivePlot(Callback):
@@ -62,7 +68,7 @@ class LivePlot(Callback):
             return
         self.fig.clear()
         h = learn.history.history
-        n = 2 if "accuracy" in h else 1
+        n = len(_metric_groups(h))
         axes = [self.fig.add_subplot(1, n, i + 1) for i in range(n)]
         plot_history(h, axes, title=f"epoch {learn.epoch}/{learn.epochs}")
         self.handle.update(self.fig)

@@ -127,9 +127,8 @@ def _draw_fit(ax: plt.Axes, runs: list[tuple[str, FitResult]]) -> None:
 def _draw_curves(ax: plt.Axes, runs: list[tuple[str, FitResult]], key: str, x_axis: str) -> None:
     """Training (solid) and validation (dashed) ``key`` per epoch, or per step for short runs."""
     many = len(runs) > 1
-    use_steps = x_axis == "step" or (
-        x_axis == "auto" and key == "loss"
-        and all(r.history.epochs < 5 and r.history.step_loss for _, r in runs))
+    use_steps = key == "loss" and (x_axis == "step" or (
+        x_axis == "auto" and all(r.history.epochs < 5 and r.history.step_loss for _, r in runs)))
     for i, (label, r) in enumerate(runs):
         h, color = r.history, f"C{i}"
         name = f"{label} " if many else ""
@@ -157,7 +156,7 @@ def _draw_curves(ax: plt.Axes, runs: list[tuple[str, FitResult]], key: str, x_ax
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower left" if key == "loss" else "best")
 
 
 def _annotate_stops(ax: plt.Axes, runs: list[tuple[str, FitResult]]) -> list[str]:
@@ -168,7 +167,7 @@ def _annotate_stops(ax: plt.Axes, runs: list[tuple[str, FitResult]]) -> list[str
         if r.history.diverged_at is not None:
             lines.append(f"{who}diverged at step {r.history.diverged_at}\n(loss became NaN/inf)")
     if lines:
-        ax.text(0.5, 0.5, "\n".join(lines), transform=ax.transAxes, ha="center", va="center", fontsize=12,
+        ax.text(0.5, 0.85, "\n".join(lines), transform=ax.transAxes, ha="center", va="top", fontsize=12,
                 color="#b00020", fontweight="bold",
                 bbox={"boxstyle": "round", "facecolor": "#fde7e9", "edgecolor": "#b00020"})
     return lines
@@ -314,6 +313,7 @@ class Explorer:
         self.widget = W.VBox([*header, *controls, self.out])
         self.result: Result | None = None
         self.runs = 0
+        self.last_seconds: float | None = None  # how long the last retrain took
         if run_now:
             self.run()
 
@@ -368,7 +368,7 @@ class Explorer:
             outputs.append(_text_output(text[-2000:] + "\n"))
         self.out.outputs = tuple(outputs)
         self.status.value = f"done in {secs:.1f} s ({shown})"
-        self.result, self.runs = result, self.runs + 1
+        self.result, self.runs, self.last_seconds = result, self.runs + 1, secs
         return result
 
     def _ipython_display_(self) -> None:

@@ -53,3 +53,11 @@ def test_live_plot_outside_ipython_draws_nothing():
     cb = d2l.LivePlot()
     d2l.Learner(nn.Linear(2, 2), d2l.TensorLoader(X, y, 8), callbacks=[cb]).fit(1)
     assert cb.handle is None
+
+
+def test_plot_history_draws_every_metric_and_skips_lr_and_time():
+    h = {"loss": [1.0, 0.5], "iou": [0.2, 0.6], "val_loss": [1.1, 0.7], "val_iou": [0.1, 0.5],
+         "lr": [0.1, 0.1], "time": [1.0, 1.0]}
+    fig = d2l.plot_history(h)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "iou"]
+    assert list(fig.axes[1].lines[1].get_ydata()) == [0.1, 0.5]

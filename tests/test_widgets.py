@@ -80,6 +80,10 @@ def test_render_classification_history_and_overlay():
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.2, 1.0, 0.8, 0.6]
     assert list(fig.axes[0].lines[1].get_xdata()) == [2.0, 4.0]
     plt.close(fig)
+    fig = render(h1, x_axis="step")  # per-step loss in the loss panel only, never in the accuracy panel
+    assert fig.axes[0].get_xlabel() == "step" and fig.axes[1].get_xlabel() == "epoch"
+    assert list(fig.axes[1].lines[0].get_ydata()) == [0.5, 0.7]
+    plt.close(fig)
     h2 = d2l.History({"loss": [1.0], "accuracy": [0.5]}, diverged_at=7)
     fig = render({"SGD": h1, "Adam": h2}, x_axis="epoch")
     labels = [line.get_label() for line in fig.axes[0].lines]
@@ -127,7 +131,7 @@ def test_explorer_builds_headless_and_button_retrains():
     ex.button.click()  # exactly what a click in the browser calls
     assert calls == [{"lr": 0.05, "epochs": 15, "hidden": 8}]
     assert len(png_outputs(ex)) == 1
-    assert ex.result.history.epochs == 15 and ex.runs == 1
+    assert ex.result.history.epochs == 15 and ex.runs == 1 and ex.last_seconds > 0
     assert not ex.button.disabled and ex.button.description == "Run"
     assert "done in" in ex.status.value
     ex.run(epochs=20)  # redraws in place: still one figure, no stacking, no open figures left
