@@ -1,0 +1,94 @@
+"""Tests for d2lmini.models: output shapes, clear messages for wrong inputs, AlexNet's size, and that a
+modern LeNet learns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchinfo import summary
+
+from d2lmini import models
+
+SMALL = [models.LeNet, models.ModernLeNet, models.MiniAlexNet]
+# AlexNet by hand: convs 11x11x1x96, 5x5x96x256, 3x3x256x384, 3x3x384x384, 3x3x384x256;
+# dense 6400-4096-4096-10.
+ALEXNET_PARAMS = (
+    96 * 11 * 11 + 96 + 256 * 96 * 25 + 256 + 384 * 256 * 9 + 384 + 384 * 384 * 9 + 384 + 256 * 384 * 9 + 256
+    + 6400 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10
+)
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    torch.manual_seed(0)
+    return models.AlexNet().eval()
+
+
+@pytest.mark.parametrize("cls", SMALL)
+def test_small_models_output_shape(cls):
+    net = cls().eval()
+    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    assert cls(num_classes=4).eval()(torch.rand(2, 1, 28, 28)).shape == (2, 4)
+
+
+def test_alexnet_output_shape_and_feature_shape(alexnet):
+    x = torch.rand(2, 1, 224, 224)
+    assert alexnet.features(x).shape == (2, 256, 5, 5)
+    assert alexnet(x).shape == (2, 10)
+
+
+def test_alexnet_parameter_count_matches_torchinfo(alexnet):
+    by_numel = sum(p.numel() for p in alexnet.parameters())
+    info = summary(alexnet, input_size=(1, 1, 224, 224), verbose=0)
+    assert by_numel == ALEXNET_PARAMS == 46_764_746
+    assert info.total_params == by_numel
+    assert info.total_mult_adds > 5e8  # about 0.9 billion multiply-adds per 1x224x224 image
+
+
+def test_mini_alexnet_dropout_switch():
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in models.MiniAlexNet().modules())
+    off = [m for m in models.MiniAlexNet(dropout=0.0).modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(off) == 2 and all(m.p == 0.0 for m in off)
+    narrow, wide = models.MiniAlexNet(width=8), models.MiniAlexNet(width=24)
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in wide.parameters())
+
+
+@pytest.mark.parametrize("cls", SMALL)
+def test_missing_batch_dimension_says_unsqueeze(cls):
+    with pytest.raises(ValueError, match=r"add the batch dimension with x\.unsqueeze\(0\)"):
+        cls()(torch.rand(1, 28, 28))
+
+
+@pytest.mark.parametrize("cls", SMALL)
+def test_wrong_channel_count_is_named(cls):
+    with pytest.raises(ValueError, match=r"expects 1 channel\(s\).*got 3 channels.*grayscale"):
+        cls()(torch.rand(2, 3, 28, 28))
+
+
+def test_flat_input_is_explained():
+    with pytest.raises(ValueError, match=r"expects input of shape \[N, 1, H, W\], got \(2, 784\)"):
+        models.ModernLeNet()(torch.rand(2, 784))
+
+
+def test_alexnet_wrong_size_and_missing_batch(alexnet):
+    with pytest.raises(ValueError, match=r"built for 224x224 images but got 28x28.*interpolate"):
+        alexnet(torch.rand(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="add the batch dimension"):
+        alexnet(torch.rand(1, 224, 224))
+    with pytest.raises(ValueError, match="MiniAlexNet is built for 28x28"):
+        models.MiniAlexNet()(torch.rand(2, 1, 32, 32))
+
+
+def test_modern_lenet_loss_goes_down_on_a_tiny_batch():
+    torch.manual_seed(0)
+    net = models.ModernLeNet()
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
