@@ -27,9 +27,11 @@ lint: install
 unit: install
 	$(BIN)/pytest -q tests
 
-# Every chapter executed in smoke mode, two notebooks at a time (each notebook stays on one worker).
+# Every chapter executed in smoke mode, two notebooks at a time (each notebook stays on one worker, and
+# each worker's PyTorch gets one thread, so two workers share two cores without oversubscribing them).
 notebooks: install
-	D2LMINI_SMOKE=1 $(BIN)/pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks/
+	OMP_NUM_THREADS=1 D2LMINI_SMOKE=1 $(BIN)/pytest -q -n 2 --dist loadfile --durations=15 \
+		--nbval-lax --nbval-current-env notebooks/
 
 test: lint unit notebooks site-test
 
