@@ -51,7 +51,8 @@ METRICS: dict[str, Metric] = {"accuracy": accuracy}
 class History:
     """What :meth:`Learner.fit` returns: ``history.history`` maps a name (``loss``, ``accuracy``,
     ``val_loss``, ``val_accuracy``, ``lr``, ``time``) to a list with one value per epoch, as in Keras.
-    ``step_loss`` holds every training batch's loss; ``stop_reason`` says why training ended early."""
+    ``step_loss`` holds every training batch's loss; ``stop_reason`` says why training ended early, and
+    ``diverged_at`` at which step (counted from 1) the loss became NaN/inf."""
 
     history: dict[str, list[float]] = field(default_factory=dict)
     step_loss: list[float] = field(default_factory=list)
@@ -209,10 +210,10 @@ class Learner:
         self._epoch_train = {k: v / max(n, 1) for k, v in totals.items()}
 
     def _diverged(self, loss: float) -> None:
-        self.history.diverged_at = self.step
+        self.history.diverged_at = self.step + 1  # counted from 1, like epochs: the first step is step 1
         lr = self.opt.param_groups[0]["lr"]
         raise CancelFit(
-            f"Training stopped: the loss became {loss} at step {self.step} (epoch {self.epoch + 1}). "
+            f"Training stopped: the loss became {loss} at step {self.step + 1} (epoch {self.epoch + 1}). "
             f"The learning rate (lr={lr:g}) is probably too high: try a smaller one."
         )
 

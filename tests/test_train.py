@@ -191,3 +191,17 @@ def test_predict_and_evaluate_keep_train_mode():
 def test_progress_bar_runs():
     train, _ = loaders()
     d2l.Learner(nn.Linear(2, 2), train, callbacks=[d2l.ProgressBar()]).fit(1)
+
+
+def test_divergence_step_is_counted_from_one(capsys):
+    calls = []
+
+    def loss_fn(preds, y):  # the third batch's loss is NaN
+        calls.append(1)
+        loss = nn.functional.cross_entropy(preds, y)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    X, y = blobs(64)
+    h = d2l.Learner(nn.Linear(2, 2), d2l.TensorLoader(X, y, 8), loss_fn=loss_fn).fit(2)
+    assert h.diverged_at == 3 and len(h.step_loss) == 2
+    assert "at step 3 (epoch 1)" in capsys.readouterr().out
