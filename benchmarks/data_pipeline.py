@@ -33,8 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-import d2lmini as d2l  # noqa: E402
+import d2lmini as d2l
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 

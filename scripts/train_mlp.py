@@ -15,10 +15,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-_REPO = Path(__file__).resolve().parent.parent
-if (_REPO / "d2lmini" / "__init__.py").is_file():  # run from a checkout: use its d2lmini
-    sys.path.insert(0, str(_REPO))
-
 if TYPE_CHECKING:
     from torch import nn
 
