@@ -1,11 +1,11 @@
 """Loss functions written out by hand, one plain function per ``torch.nn`` loss, plus Dice loss and IoU.
 
-Chapter 8 (the loss-function zoo) checks every function here against ``torch.nn.functional`` and uses
+Chapter 9 (the loss-function zoo) checks every function here against ``torch.nn.functional`` and uses
 them to show what each formula does.  Each takes ``reduction`` in ``{'none', 'mean', 'sum'}`` with torch's
 meaning: ``'none'`` keeps one loss per element (or per sample), ``'mean'`` averages, ``'sum'`` adds up.
 For real training use torch's versions (faster, fused); these are for reading.
 
-Segmentation (chapter 13, U-Net) uses :func:`dice_loss`, :class:`DiceLoss`, :class:`BCEDiceLoss` and
+Segmentation (chapter 14, U-Net) uses :func:`dice_loss`, :class:`DiceLoss`, :class:`BCEDiceLoss` and
 :func:`iou`::
 
     loss_fn = d2l.losses.BCEDiceLoss()          # BCE-with-logits + Dice, on raw logits

@@ -1,4 +1,4 @@
-"""Optimizer update rules written out by hand (chapter 09), each equal to its ``torch.optim`` twin.
+"""Optimizer update rules written out by hand (chapter 10), each equal to its ``torch.optim`` twin.
 
 Every rule is a plain function that updates *one* parameter tensor ``p`` in place from its gradient
 ``p.grad``, keeping what it must remember between steps (velocity, running averages, the step count) in

@@ -1,4 +1,4 @@
-"""Semantic segmentation (语义分割) for chapter 13: a generated dataset and a small U-Net.
+"""Semantic segmentation (语义分割) for chapter 14: a generated dataset and a small U-Net.
 
 * :func:`make_canvases` places one Fashion-MNIST item at a random position, scale and angle on a larger
   canvas full of clutter (a shading gradient, bright blobs, lines, sometimes a faint second item, noise) and

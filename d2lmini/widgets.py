@@ -12,7 +12,7 @@ Three pieces, each usable on its own:
 * :class:`Explorer` ties them together: sliders (``continuous_update=False``), a Run button, a status line
   that says "training…" while it works, and one output area that is redrawn in place (never stacked).
 
-Usage (chapter 03 fits a function; chapter 09 can pass a Fashion-MNIST ``train_fn`` the same way)::
+Usage (chapter 03 fits a function; chapter 10 can pass a Fashion-MNIST ``train_fn`` the same way)::
 
     import d2lmini as d2l
     from d2lmini.widgets import Explorer, FitResult, dropdown, int_slider, lr_slider
