@@ -1,226 +1,54 @@
-"""Live explorers: sliders that retrain a small model and redraw its curves (ipywidgets).
+"""Live explorers: sliders that retrain a small model (or recompute a picture) and redraw it in place.
 
-Three pieces, each usable on its own:
+An :class:`Explorer` ties three things together:
 
-* ``train_fn(**values)``: *your* function.  It retrains a small model with the slider values and returns a
-  :class:`~d2lmini.History` (what :func:`d2lmini.fit` returns), a :class:`FitResult` (a History plus, for
-  regression, the inputs, targets and predictions to draw the fitted function), or a dict
-  ``{label: History or FitResult}`` to overlay several runs (e.g. one per optimizer).
-* :func:`render` draws such a result as a matplotlib Figure: the fitted function (if any), the loss and,
-  if logged, the accuracy.  A run whose loss became NaN/inf shows "diverged at step N" on the plot.
-  :func:`render_grid` draws several results, one row each: the static figure for readers with no kernel.
-* :class:`Explorer` ties them together: sliders (``continuous_update=False``), a Run button, a status line
-  that says "training…" while it works, and one output area that is redrawn in place (never stacked).
+* ``train_fn(**values)``: *your* function of the slider values.  It retrains or recomputes and returns a
+  result: a :class:`~d2lmini.History`, a :class:`~d2lmini.FitResult`, a dict of them, or anything your
+  ``render_fn`` draws.
+* ``render_fn(result) -> Figure``: how to draw it, by default :func:`d2lmini.plot_history` (which marks a
+  diverged run with "diverged at step N").
+* the widget: sliders that report only when released (``continuous_update=False``), a Run button, a status
+  line that says "training…" and then how many seconds the run took, and one output area redrawn in place.
 
-Usage (chapter 03 fits a function; chapter 10 can pass a Fashion-MNIST ``train_fn`` the same way)::
+:meth:`Explorer.show` displays the widget and, for readers with no kernel (the website, a notebook viewer,
+the committed notebook), a :class:`~d2lmini.replay.Replay`: the same ``train_fn`` and ``render_fn`` run on a
+small grid of slider values while the chapter runs, embedded as a plain HTML range input::
 
-    import d2lmini as d2l
-    from d2lmini.widgets import Explorer, FitResult, dropdown, int_slider, lr_slider
+    explorer = Explorer(train, {"lr": lr_slider(0.1), "epochs": int_slider(5, 1, 20)})
+    explorer.show(replay={"lr": [0.01, 0.03, 0.1, 0.3, 1.0]})
 
-    def train(lr: float, epochs: int, opt: str) -> d2l.History:
-        torch.manual_seed(0)
-        net = make_net()
-        opt_cls = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}[opt]
-        return d2l.fit(net, loaders.train, epochs=epochs, lr=lr, opt=opt_cls, val_data=loaders.val,
-                       verbose=False)
-
-    explorer = Explorer(train, {"lr": lr_slider(0.1), "epochs": int_slider(3, 1, 10),
-                                "opt": dropdown(["SGD", "Adam"])})
-    explorer                                  # shows the sliders; press Run (or move a slider: auto=True)
-    history = explorer.run(lr=0.5)            # the same callback as the button, callable from code/tests
-    d2l.widgets.render(history)               # a plain Figure: what the output area shows
-
-Nothing waits for input, so a notebook holding an Explorer runs headless (nbclient, nbval) unchanged.
+Errors are never hidden.  In the notebook an exception in ``train_fn`` or ``render_fn`` is shown in red in
+the status line and the output area; in smoke mode, under pytest, or with ``D2LMINI_STRICT=1`` it also
+propagates, so that CI fails.  Nothing waits for input, so a notebook holding an Explorer runs headless.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import html
 import io
-import math
+import itertools
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
-from torch import Tensor
 
-from .train import History
+from .config import is_smoke
+from .plot import plot_history
+from .replay import Replay, figure_png, format_value
 
-__all__ = ["Explorer", "FitResult", "dropdown", "float_slider", "int_slider", "lr_slider", "render",
-           "render_grid"]
-
-
-@dataclass
-class FitResult:
-    """A training run to draw: its :class:`~d2lmini.History` and, for a 1-D regression, the inputs ``x``,
-    the targets ``y`` and the model's predictions ``y_pred`` (drawn as the fitted function)."""
-
-    history: History
-    x: Tensor | None = None
-    y: Tensor | None = None
-    y_pred: Tensor | None = None
-    label: str = ""
-
-    @property
-    def diverged_at(self) -> int | None:
-        """The step at which the loss became NaN/inf, or ``None``."""
-        return self.history.diverged_at
+__all__ = ["Explorer", "dropdown", "float_slider", "int_slider", "lr_slider", "strict_errors"]
 
 
-Result = History | FitResult | Mapping[str, History | FitResult]
-
-
-def _runs(result: Result) -> list[tuple[str, FitResult]]:
-    """Any accepted result as a list of ``(label, FitResult)``."""
-    if isinstance(result, History):
-        return [("", FitResult(result))]
-    if isinstance(result, FitResult):
-        return [(result.label, result)]
-    if isinstance(result, Mapping):
-        return [(str(k), v if isinstance(v, FitResult) else FitResult(v)) for k, v in result.items()]
-    raise TypeError(f"render() takes a History, a FitResult or a dict of them, not {type(result).__name__}")
-
-
-def _panels(runs: list[tuple[str, FitResult]]) -> list[str]:
-    panels = ["fit"] if any(r.x is not None for _, r in runs) else []
-    panels.append("loss")
-    if any("accuracy" in r.history.history for _, r in runs):
-        panels.append("accuracy")
-    return panels
-
-
-def _values(xs: Any) -> list[float]:
-    return [float(v) for v in (xs.detach().cpu().flatten().tolist() if isinstance(xs, Tensor) else xs)]
-
-
-def _draw_fit(ax: plt.Axes, runs: list[tuple[str, FitResult]]) -> None:
-    data: list[float] = []
-    for i, (label, r) in enumerate(runs):
-        if r.x is None:
-            continue
-        x = _values(r.x)
-        order = sorted(range(len(x)), key=x.__getitem__)
-        xs = [x[j] for j in order]
-        if r.y is not None and not data:
-            data = _values(r.y)
-            ax.plot(xs, [data[j] for j in order], ".", color="0.6", ms=3, label="data")
-        if r.y_pred is not None:
-            yp = _values(r.y_pred)
-            finite = all(math.isfinite(v) for v in yp)
-            if finite:
-                ax.plot(xs, [yp[j] for j in order], "-", color=f"C{i}", lw=2,
-                        label=f"model {label}".strip() if len(runs) > 1 else "model")
-    if data:  # keep the data in view even when a bad model predicts 1e30
-        pad = 0.15 * (max(data) - min(data) + 1e-9)
-        ax.set_ylim(min(data) - pad, max(data) + pad)
-    ax.set_xlabel("x")
-    ax.set_title("fitted function")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-
-
-def _draw_curves(ax: plt.Axes, runs: list[tuple[str, FitResult]], key: str, x_axis: str) -> None:
-    """Training (solid) and validation (dashed) ``key`` per epoch, or per step for short runs."""
-    many = len(runs) > 1
-    use_steps = key == "loss" and (x_axis == "step" or (
-        x_axis == "auto" and all(r.history.epochs < 5 and r.history.step_loss for _, r in runs)))
-    for i, (label, r) in enumerate(runs):
-        h, color = r.history, f"C{i}"
-        name = f"{label} " if many else ""
-        if use_steps:
-            ax.plot(range(1, len(h.step_loss) + 1), h.step_loss, "-", color=color, lw=1,
-                    label=f"{name}train (per step)")
-            val = h.history.get(f"val_{key}", [])
-            if val and h.diverged_at is None and h.epochs:
-                per_epoch = len(h.step_loss) / h.epochs
-                ax.plot([per_epoch * (e + 1) for e in range(len(val))], val, "o--", color=color, ms=4,
-                        label=f"{name}validation")
-        else:
-            for k, style in ((key, "-"), (f"val_{key}", "--")):
-                ys = h.history.get(k, [])
-                if ys:
-                    ax.plot(range(1, len(ys) + 1), ys, style, color=color,
-                            marker="o" if len(ys) <= 30 else None, ms=3,
-                            label=f"{name}{'validation' if k.startswith('val_') else 'train'}")
-    ax.set_xlabel("step" if use_steps else "epoch")
-    ax.set_ylabel(key)
-    ax.set_title(key)
-    ys = [v for line in ax.lines for v in line.get_ydata()]
-    finite = [v for v in ys if math.isfinite(v)]
-    if key == "loss" and finite and min(finite) > 0 and max(finite) / min(finite) > 50:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=8, loc="lower left" if key == "loss" else "best")
-
-
-def _annotate_stops(ax: plt.Axes, runs: list[tuple[str, FitResult]]) -> list[str]:
-    """Write "diverged at step N" (and other stop reasons) on ``ax``; return the lines written."""
-    lines = []
-    for label, r in runs:
-        who = f"{label}: " if label and len(runs) > 1 else ""
-        if r.history.diverged_at is not None:
-            lines.append(f"{who}diverged at step {r.history.diverged_at}\n(loss became NaN/inf)")
-    if lines:
-        ax.text(0.5, 0.85, "\n".join(lines), transform=ax.transAxes, ha="center", va="top", fontsize=12,
-                color="#b00020", fontweight="bold",
-                bbox={"boxstyle": "round", "facecolor": "#fde7e9", "edgecolor": "#b00020"})
-    return lines
-
-
-def render(result: Result, axes: Sequence[plt.Axes] | None = None, title: str | None = None,
-           x_axis: str = "auto") -> plt.Figure:
-    """Draw a training result: the fitted function (when ``x`` is given), the loss and, if logged, the
-    accuracy, training solid and validation dashed.  A run that diverged shows "diverged at step N" on the
-    loss panel (and on the fit panel).  ``result`` is a History, a :class:`FitResult`, or a dict of them
-    (overlaid, one colour each).  ``x_axis``: ``'epoch'``, ``'step'``, or ``'auto'`` (per step when every
-    run has fewer than 5 epochs).  Returns the Figure (drawn into ``axes`` if given, one per panel)."""
-    runs = _runs(result)
-    panels = _panels(runs)
-    if axes is None:
-        fig, axs = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False)
-        axes = list(axs[0])
-    elif len(axes) < len(panels):
-        raise ValueError(f"render() needs {len(panels)} axes ({', '.join(panels)}), got {len(axes)}")
-    fig = axes[0].figure
-    for ax, panel in zip(axes, panels, strict=False):
-        if panel == "fit":
-            _draw_fit(ax, runs)
-            if any(r.history.diverged_at is not None for _, r in runs) and len(runs) == 1:
-                ax.text(0.5, 0.5, "diverged:\nno usable model", transform=ax.transAxes, ha="center",
-                        va="center", color="#b00020", fontsize=11,
-                        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#b00020"})
-        else:
-            _draw_curves(ax, runs, panel, x_axis)
-        if panel == "loss":
-            _annotate_stops(ax, runs)
-    label = title if title is not None else (runs[0][0] if len(runs) == 1 else "")
-    if label:
-        fig.suptitle(label)
-    fig.tight_layout()
-    return fig
-
-
-def render_grid(results: Mapping[str, Result], x_axis: str = "auto") -> plt.Figure:
-    """Several results, one row each, titled by their key: the static version of an :class:`Explorer`,
-    e.g. ``render_grid({f"lr={lr}": train(lr=lr, epochs=500) for lr in (0.01, 0.1, 1)})``."""
-    if not results:
-        raise ValueError("render_grid() needs at least one result")
-    all_runs = [_runs(r) for r in results.values()]
-    ncols = max(len(_panels(r)) for r in all_runs)
-    fig, axs = plt.subplots(len(results), ncols, figsize=(3.6 * ncols, 2.7 * len(results)), squeeze=False)
-    for row, (name, runs) in zip(axs, zip(results, all_runs, strict=True), strict=True):
-        render(dict(runs) if len(runs) > 1 else runs[0][1], axes=list(row), title="", x_axis=x_axis)
-        row[0].set_title(f"{name}: {row[0].get_title()}", fontsize=10)
-        for ax in row[len(_panels(runs)):]:
-            ax.axis("off")
-    fig.tight_layout()
-    return fig
+def strict_errors() -> bool:
+    """True when an explorer's errors must propagate: smoke mode (CI), a pytest run, or
+    ``D2LMINI_STRICT=1``."""
+    flag = os.environ.get("D2LMINI_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
+    return flag or is_smoke() or "PYTEST_CURRENT_TEST" in os.environ
 
 
 # ---------------------------------------------------------------------------------------------- sliders
@@ -228,6 +56,8 @@ def render_grid(results: Mapping[str, Result], x_axis: str = "auto") -> plt.Figu
 def lr_slider(value: float = 0.1, min: float = 1e-4, max: float = 10.0,
               description: str = "lr") -> W.FloatLogSlider:
     """A log-scale learning-rate slider from ``min`` to ``max`` (default 1e-4 to 10)."""
+    import math
+
     if not min <= value <= max:
         raise ValueError(f"lr_slider: value {value} is outside [{min}, {max}]")
     return W.FloatLogSlider(value=value, base=10, min=math.log10(min), max=math.log10(max), step=0.1,
@@ -255,43 +85,44 @@ def dropdown(options: Sequence[str], value: str | None = None, description: str 
 
 # ---------------------------------------------------------------------------------------------- explorer
 
-def _png_output(fig: plt.Figure) -> dict[str, Any]:
-    """A figure as one notebook ``display_data`` output (PNG), for an Output widget's ``outputs``."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+def _png_output(png: bytes, n_panels: int) -> dict[str, Any]:
+    """A PNG as one notebook ``display_data`` output, for an Output widget's ``outputs``."""
+    import base64
+
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                     "text/plain": f"<Figure: {len(fig.axes)} panels>"}}
+            "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                     "text/plain": f"<Figure: {n_panels} panels>"}}
 
 
 def _text_output(text: str) -> dict[str, Any]:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
+
+
 class Explorer:
-    """Sliders + a Run button that retrain with ``train_fn(**slider_values)`` and redraw with
-    ``render_fn(result)`` in one output area.
+    """Sliders + a Run button that rerun ``train_fn(**slider_values)`` and redraw ``render_fn(result)``
+    in one output area.
 
     ``sliders`` maps ``train_fn``'s argument names to widgets (see :func:`lr_slider`, :func:`int_slider`,
-    :func:`float_slider`, :func:`dropdown`).  With ``auto=True`` releasing a slider retrains at once;
-    otherwise the Run button does.  ``run_now=True`` trains once with the initial values so the output area
-    is not empty.  :meth:`run` is the callback itself: a plain method, callable from code and tests.
-    While training, the button reads "Training…" and is disabled; afterwards the status line shows the
-    time taken, or the error message (training errors never escape into the kernel).
+    :func:`float_slider`, :func:`dropdown`).  With ``auto=True`` releasing a slider reruns at once;
+    otherwise the Run button does.  :meth:`run` is the button's callback, callable from code and tests;
+    :meth:`show` displays the widget and its replay.
     """
 
     def __init__(
         self,
-        train_fn: Callable[..., Result],
+        train_fn: Callable[..., Any],
         sliders: Mapping[str, W.ValueWidget],
-        render_fn: Callable[[Result], plt.Figure] = render,
+        render_fn: Callable[[Any], plt.Figure] = plot_history,
         auto: bool = False,
-        run_now: bool = False,
         title: str = "",
     ) -> None:
         if not sliders:
             raise ValueError("Explorer needs at least one slider, e.g. {'lr': lr_slider(0.1)}")
-        self.train_fn, self.render_fn, self.auto = train_fn, render_fn, auto
+        self.train_fn, self.render_fn, self.auto, self.title = train_fn, render_fn, auto, title
         self.sliders = dict(sliders)
         for name, w in self.sliders.items():
             if not isinstance(w, W.ValueWidget):
@@ -300,22 +131,24 @@ class Explorer:
             if not w.description:
                 w.description = name
             if hasattr(w, "continuous_update"):
-                w.continuous_update = False  # retrain when released, not on every pixel of a drag
+                w.continuous_update = False  # rerun when released, not on every pixel of a drag
             if auto:
                 w.observe(self._on_change, names="value")
         self.button = W.Button(description="Run", button_style="primary", icon="play")
         self.button.on_click(lambda _button: self.run())
         self.status = W.HTML(value="Move the sliders, then press <b>Run</b>." if not auto
-                             else "Release a slider to retrain.")
+                             else "Release a slider to rerun.")
+        self.status.add_class("d2l-explorer-status")
         self.out = W.Output(layout=W.Layout(min_height="260px"))
-        header = [W.HTML(f"<b>{title}</b>")] if title else []
+        self.out.add_class("d2l-explorer-out")
+        header = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
         controls = [W.HBox(list(self.sliders.values())), W.HBox([self.button, self.status])]
         self.widget = W.VBox([*header, *controls, self.out])
-        self.result: Result | None = None
+        self.widget.add_class("d2l-explorer")
+        self.result: Any = None
         self.runs = 0
-        self.last_seconds: float | None = None  # how long the last retrain took
-        if run_now:
-            self.run()
+        self.last_seconds: float | None = None  # how long the last run took (train_fn + render_fn)
+        self.replay: Replay | None = None
 
     @property
     def values(self) -> dict[str, Any]:
@@ -325,51 +158,112 @@ class Explorer:
     def _on_change(self, change: dict[str, Any]) -> None:
         self.run()
 
-    def run(self, **overrides: Any) -> Result | None:
-        """Retrain with the slider values (``overrides`` replace some of them, and move those sliders),
-        redraw the output area in place, and return ``train_fn``'s result (``None`` if it raised)."""
-        if overrides:
-            unknown = set(overrides) - set(self.sliders)
-            if unknown:
-                raise ValueError(f"no slider named {sorted(unknown)}; sliders: {sorted(self.sliders)}")
-            for name, v in overrides.items():  # move the sliders without triggering auto runs
-                w = self.sliders[name]
-                if self.auto:
-                    w.unobserve(self._on_change, names="value")
-                w.value = v
-                if self.auto:
-                    w.observe(self._on_change, names="value")
-        values = self.values
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-        self.button.disabled, self.button.description, self.button.icon = True, "Training…", "hourglass"
-        self.status.value = f"<i>training… ({shown})</i>"
+    def _set_values(self, overrides: Mapping[str, Any]) -> None:
+        unknown = set(overrides) - set(self.sliders)
+        if unknown:
+            raise ValueError(f"no slider named {sorted(unknown)}; sliders: {sorted(self.sliders)}")
+        for name, v in overrides.items():  # move the sliders without triggering auto runs
+            w = self.sliders[name]
+            if self.auto:
+                w.unobserve(self._on_change, names="value")
+            w.value = v
+            if self.auto:
+                w.observe(self._on_change, names="value")
+
+    def compute(self, **values: Any) -> tuple[Any, bytes, int, float]:
+        """Run ``train_fn(**values)`` and ``render_fn`` once: (result, PNG, panels, seconds).  Whatever the
+        run prints is kept out of the notebook (it is shown under the picture in the live widget)."""
         start = time.perf_counter()
-        printed = io.StringIO()
         figs_before = set(plt.get_fignums())
+        printed = io.StringIO()
         try:
             with contextlib.redirect_stdout(printed):
                 result = self.train_fn(**values)
                 fig = self.render_fn(result)
-        except Exception as e:  # a lesson, not a crash: show it and keep the sliders working
-            for num in set(plt.get_fignums()) - figs_before:  # a half-drawn figure must not pop up later
+            png = figure_png(fig)
+            n_panels = len(fig.axes)
+        finally:
+            for num in set(plt.get_fignums()) - figs_before:  # drawn once, never again by the inline backend
                 plt.close(num)
+        self._printed = printed.getvalue().strip()
+        return result, png, n_panels, time.perf_counter() - start
+
+    def run(self, **overrides: Any) -> Any:
+        """Rerun with the slider values (``overrides`` replace some of them and move those sliders), redraw
+        the output area in place, and return the result.  On an error the message is shown in red; it also
+        propagates in smoke mode, under pytest and with ``D2LMINI_STRICT=1`` (see :func:`strict_errors`),
+        and otherwise ``None`` is returned."""
+        if overrides:
+            self._set_values(overrides)
+        values = self.values
+        shown = html.escape(_describe(values))
+        self.button.disabled, self.button.description, self.button.icon = True, "Running…", "hourglass"
+        self.status.value = f"<i>running… ({shown})</i>"
+        try:
+            result, png, n_panels, secs = self.compute(**values)
+        except Exception as e:
             msg = "".join(traceback.format_exception_only(type(e), e)).strip()
-            self.out.outputs = (_text_output(f"Training failed with {shown}:\n{msg}\n"),)
-            self.status.value = f"<span style='color:#b00020'>error: {msg[:200]}</span>"
+            self.out.outputs = (_text_output(f"The run failed with {_describe(values)}:\n{msg}\n"),)
+            self.status.value = f"<span style='color:#b00020'>error: {html.escape(msg[:300])}</span>"
             self.result = None
+            if strict_errors():
+                raise
             return None
         finally:
             self.button.disabled, self.button.description, self.button.icon = False, "Run", "play"
-        secs = time.perf_counter() - start
-        outputs = [_png_output(fig)]
-        plt.close(fig)  # drawn once, into the output area; never again by the inline backend
-        text = printed.getvalue().strip()
-        if text:
-            outputs.append(_text_output(text[-2000:] + "\n"))
+        outputs = [_png_output(png, n_panels)]
+        if self._printed:
+            outputs.append(_text_output(self._printed[-2000:] + "\n"))
         self.out.outputs = tuple(outputs)
         self.status.value = f"done in {secs:.1f} s ({shown})"
         self.result, self.runs, self.last_seconds = result, self.runs + 1, secs
         return result
+
+    def precompute(self, grid: Mapping[str, Sequence[Any]]) -> Replay:
+        """Run every combination of ``grid``'s values (the other sliders at their current values) and
+        return the :class:`~d2lmini.replay.Replay` of the pictures.  Errors always propagate."""
+        if not grid:
+            raise ValueError("replay= needs at least one slider name with a list of values")
+        unknown = set(grid) - set(self.sliders)
+        if unknown:
+            raise ValueError(f"replay: no slider named {sorted(unknown)}; sliders: {sorted(self.sliders)}")
+        base = self.values
+        frames, captions, seconds = {}, {}, []
+        for combo in itertools.product(*grid.values()):
+            values = {**base, **dict(zip(grid, combo, strict=True))}
+            _, png, _, secs = self.compute(**values)
+            frames[combo] = png
+            captions[combo] = f"{_describe(dict(zip(grid, combo, strict=True)))}: computed in {secs:.1f} s"
+            seconds.append(secs)
+        initial = tuple(base[k] for k in grid)
+        if initial not in frames:
+            initial = next(iter(frames))
+        note = (f"Precomputed when this chapter ran: {len(frames)} runs, {sum(seconds) / len(seconds):.1f} s "
+                f"each on average (at most {max(seconds):.1f} s). Drag the slider to replay them; in "
+                f"Jupyter with a kernel, the live explorer above reruns any setting.")
+        fixed = {k: v for k, v in base.items() if k not in grid}
+        if fixed:
+            note += f" Other settings: {_describe(fixed)}."
+        return Replay({k: list(v) for k, v in grid.items()}, frames, captions, initial,
+                      title=f"Replay: {self.title}" if self.title else "Replay", note=note)
+
+    def show(self, replay: Mapping[str, Sequence[Any]] | None = None) -> None:
+        """Display the live widget, then (with ``replay``) precompute and display its replay (kept in
+        ``self.replay``).  The live output area starts with the picture for the current slider values."""
+        from IPython.display import display
+
+        display(self.widget)
+        if replay is None:
+            self.run()
+            return
+        self.replay = self.precompute(replay)
+        current = tuple(self.values[k] for k in replay)
+        if current in self.replay.frames:
+            self.out.outputs = (_png_output(self.replay.frames[current], 0),)
+            self.status.value = "Move the sliders, then press <b>Run</b>."
+        else:
+            self.run()
+        display(self.replay)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

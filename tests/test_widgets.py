@@ -1,4 +1,5 @@
-"""The live explorer, tested without a browser: the slider callback is a plain method."""
+"""The live explorer and the one way to draw training runs, tested without a browser: the slider callback
+is a plain method, and the replay is plain HTML (tests/site drive both in a real browser)."""
 
 import matplotlib
 
@@ -13,16 +14,17 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2lmini as d2l  # noqa: E402
+from d2lmini.plot import FitResult, plot_history  # noqa: E402
+from d2lmini.replay import Replay  # noqa: E402
 from d2lmini.widgets import (  # noqa: E402
     Explorer,
-    FitResult,
     dropdown,
     float_slider,
     int_slider,
     lr_slider,
-    render,
-    render_grid,
 )
+
+render = plot_history
 
 X = torch.linspace(-2, 2, 64).unsqueeze(1)
 Y = X**2 - 1
@@ -92,16 +94,18 @@ def test_render_classification_history_and_overlay():
     plt.close(fig)
     with pytest.raises(TypeError, match="History, a FitResult"):
         render([1, 2])
-
-
-def test_render_grid_one_row_per_result():
-    results = {f"lr={lr}": train_square(lr=lr, epochs=10) for lr in (0.01, 0.1)}
-    fig = render_grid(results)
-    assert len(fig.axes) == 4
-    assert fig.axes[0].get_title().startswith("lr=0.01")
+    fig = render(h1, panels=["accuracy"])  # one chosen panel, e.g. into an existing axis
+    assert [ax.get_title() for ax in fig.axes] == ["accuracy"]
     plt.close(fig)
-    with pytest.raises(ValueError):
-        render_grid({})
+    with pytest.raises(ValueError, match="x_axis"):
+        render(h1, x_axis="time")
+
+
+def test_epoch_axes_get_integer_ticks():
+    fig = render(d2l.History({"loss": [1.0, 0.8, 0.7, 0.6, 0.5, 0.45]}))
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 6]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(fig)
 
 
 def test_sliders_report_on_release_only():
@@ -152,21 +156,78 @@ def test_explorer_divergence_then_recovers():
     assert len(ex.out.outputs) == 1
 
 
-def test_explorer_auto_mode_and_errors_do_not_escape():
+def test_explorer_auto_mode_and_errors_shown_then_raised_under_pytest(monkeypatch):
     def train(lr: float, epochs: int) -> FitResult:
         if epochs > 30:
             raise RuntimeError("out of patience")
         return train_square(lr=lr, epochs=epochs)
 
-    ex = Explorer(train, {"lr": lr_slider(0.05), "epochs": int_slider(5, 1, 50)}, auto=True, run_now=True)
+    ex = Explorer(train, {"lr": lr_slider(0.05), "epochs": int_slider(5, 1, 50)}, auto=True)
+    ex.run()
     assert ex.runs == 1
     ex.sliders["epochs"].value = 8  # releasing a slider retrains at once
     assert ex.runs == 2 and ex.result.history.epochs == 8
-    ex.sliders["epochs"].value = 40
+    # under pytest (and in smoke mode, i.e. CI) a broken callback fails loudly...
+    with pytest.raises(RuntimeError, match="out of patience"):
+        ex.run(epochs=40)
+    # ...and the reader still sees the message in the widget
     assert ex.result is None and "out of patience" in ex.status.value
     assert "out of patience" in ex.out.outputs[0]["text"]
     assert not ex.button.disabled
+    # in reader mode (no pytest, no smoke) the message is shown and the kernel keeps going
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.delenv("D2LMINI_SMOKE", raising=False)
+    monkeypatch.delenv("D2LMINI_STRICT", raising=False)
+    assert ex.run(epochs=45) is None and "out of patience" in ex.status.value
+    monkeypatch.setenv("D2LMINI_SMOKE", "1")
+    with pytest.raises(RuntimeError):
+        ex.run(epochs=45)
     with pytest.raises(TypeError, match="must be an ipywidgets widget"):
         Explorer(train, {"lr": 0.1})
     with pytest.raises(ValueError, match="at least one slider"):
         Explorer(train, {})
+
+
+def test_explorer_has_the_classes_the_browser_test_finds():
+    ex = Explorer(train_square, {"lr": lr_slider(0.05)})
+    assert "d2l-explorer" in ex.widget._dom_classes
+    assert "d2l-explorer-status" in ex.status._dom_classes and "d2l-explorer-out" in ex.out._dom_classes
+
+
+def test_show_displays_the_widget_then_a_replay_of_every_grid_point(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    calls = []
+
+    def train(lr: float, epochs: int) -> FitResult:
+        calls.append((lr, epochs))
+        return train_square(lr=lr, epochs=epochs)
+
+    ex = Explorer(train, {"lr": lr_slider(0.05), "epochs": int_slider(10, 5, 50)}, title="LR")
+    assert ex.show(replay={"lr": [0.01, 0.05, 50.0]}) is None  # nothing returned: nothing shown twice
+    assert shown[0] is ex.widget and isinstance(shown[1], Replay) and shown[1] is ex.replay
+    assert calls == [(0.01, 10), (0.05, 10), (50.0, 10)]  # the other slider at its value
+    assert len(png_outputs(ex)) == 1  # the live area starts with the current setting's frame
+    html = ex.replay._repr_html_()
+    assert html.count('type="range"') == 1 and 'max="2"' in html and 'value="1"' in html
+    assert "lr=50: computed in" in html and "3 runs" in html and "Other settings: epochs=10" in html
+    assert "<script>" in html and "http" not in html.split("<script>")[1]  # no network, works from file://
+    assert plt.get_fignums() == []
+    with pytest.raises(ValueError, match="no slider named"):
+        ex.precompute({"momentum": [0.9]})
+
+
+def test_replay_needs_every_combination_and_keeps_frames_small():
+    fig = render(train_square(epochs=10))
+    from d2lmini.replay import figure_png
+
+    png = figure_png(fig)
+    plt.close(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 40_000
+    frames = {(a, b): png for a in (1, 2) for b in ("x", "y")}
+    r = Replay({"a": [1, 2], "b": ["x", "y"]}, frames, initial=(2, "y"))
+    html = r._repr_html_()
+    assert html.count('type="range"') == 2 and 'data-frame="1_1"' in html
+    assert r.size_bytes == 4 * len(png) and "4 precomputed results" in repr(r)
+    with pytest.raises(ValueError, match="missing frames"):
+        Replay({"a": [1, 2, 3]}, {(1,): png, (2,): png})

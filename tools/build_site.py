@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Build the d2lmini website (Jupyter Book 1.x) from the committed notebooks, offline, without executing them.
+"""Build the d2lmini website (Jupyter Book 1.x), both editions, offline, from the committed notebooks.
 
-    python tools/build_site.py            # what `make site` runs; the site lands in _build/html/
+    python tools/build_site.py            # what `make site` runs: _build/html/ (English) and _build/html/zh/
 
-Steps:
-1. Stage the book in _build/book_src/: site/_config.yml, site/_static/, the landing page site/intro.md (its
-   chapter list filled in), a glossary generated from every chapter's "Terms used" table (English | 中文),
-   a table of contents generated from the notebooks/NN_*.ipynb that exist now (sorted), and copies of those
-   notebooks at notebooks/NN_*.ipynb, so that each page's Binder link points at the repository's notebook.
-2. Copy a local MathJax 3 (from the django-static-mathjax wheel, the `site` extra) into _mathjax/, which
-   becomes mathjax/ in the built site, so that the pages load nothing from the internet.
+For each edition (English from notebooks/, Chinese from notebooks/zh/, which tools/i18n.py builds):
+1. Stage the book in _build/book_src/ (or _build/book_src_zh/): the configuration, site/_static/, the landing
+   page (site/intro.md or site/intro.zh.md, its chapter list filled in), a glossary generated from the
+   book's one terms file i18n/terms.csv (with links to the chapters whose "Terms used" table lists each
+   term), a table of contents from the chapters that exist now, and a copy of each chapter in which
+   * each exercise is followed by its worked solution from solutions/NN_name.ipynb, in a collapsed
+     "Show solution" dropdown;
+   * live-widget views are dropped (without a kernel they are empty boxes); each explorer's replay, a
+     plain HTML range input, is what the page shows;
+   * a link at the top goes to the same chapter in the other language;
+   * links to repository files outside notebooks/ go to GitHub.
+2. Copy a local MathJax 3 (from the django-static-mathjax wheel, the `site` extra), so that pages load
+   nothing from the internet.
 3. Run `jupyter-book build` with execute_notebooks "off": the committed reader-mode outputs are the content.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import importlib.util
+import json
 import posixpath
 import re
 import shutil
@@ -28,16 +35,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import terms as vocabulary  # noqa: E402  (tools/terms.py)
+
 SITE = ROOT / "site"
-STAGE = ROOT / "_build" / "book_src"
+SOLUTIONS = ROOT / "solutions"
 HTML = ROOT / "_build" / "html"
 CHAPTER_GLOB = "[0-9][0-9]_*.ipynb"
 CHAPTERS_MARKER = re.compile(r"<!-- CHAPTERS:.*?-->")
+REPO_BLOB = "https://github.com/d2lmini/d2lmini/blob/main/"  # as repository.url/branch in site/_config.yml
+BINDER_TREE = "urlpath=lab/tree/notebooks/"
+INSTALL_HINT = ".venv/bin/pip install -e '.[site]'"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # The parts of MathJax 3 a page can ask for: the combined TeX/MathML component, the TeX extensions it may
 # autoload, the CommonHTML output with its fonts, the menu and the assistive MathML it includes.
-REPO_BLOB = "https://github.com/d2lmini/d2lmini/blob/main/"  # as repository.url/branch in site/_config.yml
-INSTALL_HINT = ".venv/bin/pip install -e '.[site]'"
 MATHJAX_PARTS = ["tex-mml-chtml.js", "input/tex/extensions", "output/chtml", "ui", "a11y", "adaptors"]
+CHECK_CALL = re.compile(r"""check\(\s*["'](\d{2})\.(\d+)["']""")
+SOLUTION_HEADING = re.compile(r"^##\s+Exercise\s+(\d+)\b[^\n]*", re.M)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One language of the book: where its notebooks are, where it is staged and built."""
+
+    lang: str
+    nb_dir: Path
+    stage: Path
+    out: Path
+    intro: Path
+    title: str
+    glossary_title: str
+    show_solution: str
+    other_label: str  # the link to the other edition, in the other edition's language
+
+    @property
+    def other(self) -> Edition:
+        return EDITIONS["zh" if self.lang == "en" else "en"]
+
+
+EDITIONS: dict[str, Edition] = {
+    "en": Edition("en", ROOT / "notebooks", ROOT / "_build" / "book_src", HTML, SITE / "intro.md",
+                  "d2lmini: deep learning with PyTorch", "Glossary (术语表)", "Show solution", "中文版"),
+    "zh": Edition("zh", ROOT / "notebooks" / "zh", ROOT / "_build" / "book_src_zh", HTML / "zh",
+                  SITE / "intro.zh.md", "d2lmini：动手学 PyTorch 深度学习", "术语表（Glossary）", "查看解答",
+                  "English"),
+}
 
 
 @dataclass
@@ -50,6 +92,7 @@ class Chapter:
     terms: list[tuple[str, str]] = field(default_factory=list)
     has_outputs: bool = False
     has_images: bool = False
+    has_replay: bool = False
 
     @property
     def docname(self) -> str:
@@ -57,49 +100,9 @@ class Chapter:
         return f"notebooks/{self.path.stem}"
 
 
-def _split_row(line: str) -> list[str]:
-    """Cells of a Markdown table row; ``\\|`` inside a cell is kept as a literal bar."""
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|") and not line.endswith("\\|"):
-        line = line[:-1]
-    return [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line)]
-
-
 def parse_terms(markdown: str) -> list[tuple[str, str]]:
-    """The (English, 中文) rows of the first Markdown table under a "Terms used" heading in ``markdown``.
-
-    The header row and the ``|---|---|`` separator are skipped; the table ends at the first line that is not
-    a table row. Returns ``[]`` when there is no such heading. Raises ``ValueError`` for a row that does not
-    have two non-empty cells, naming the row, so a malformed table fails the build instead of vanishing.
-    """
-    lines = markdown.splitlines()
-    start = next((i for i, ln in enumerate(lines) if re.match(r"^#{1,6}\s*Terms used\b", ln.strip())), None)
-    if start is None:
-        return []
-    rows: list[tuple[str, str]] = []
-    in_table = False
-    header_seen = False
-    for ln in lines[start + 1:]:
-        s = ln.strip()
-        if not s.startswith("|"):
-            if in_table:
-                break
-            if s.startswith("#"):
-                break
-            continue
-        in_table = True
-        cells = _split_row(s)
-        if all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
-            continue  # the separator row
-        if not header_seen:
-            header_seen = True
-            continue  # English | 中文
-        if len(cells) < 2 or not cells[0] or not cells[1]:
-            raise ValueError(f"'Terms used' row needs 'English | 中文', got: {ln!r}")
-        rows.append((cells[0], cells[1]))
-    return rows
+    """The (English, 中文) rows of a chapter's "Terms used" table (see ``tools/terms.py``)."""
+    return vocabulary.parse_terms_table(markdown)
 
 
 def read_chapter(path: Path) -> Chapter:
@@ -122,11 +125,13 @@ def read_chapter(path: Path) -> Chapter:
             terms = parse_terms(cell.source)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     images = any(k.startswith("image/") for o in outputs for k in o.get("data", {}))
-    return Chapter(path, number, title, terms, has_outputs=bool(outputs), has_images=images)
+    replay = any('class="d2l-replay"' in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    return Chapter(path, number, title, terms, has_outputs=bool(outputs), has_images=images,
+                   has_replay=replay)
 
 
 def find_chapters(nb_dir: Path = ROOT / "notebooks") -> list[Chapter]:
-    """Every ``notebooks/NN_*.ipynb`` that exists now, sorted by file name."""
+    """Every ``NN_*.ipynb`` in ``nb_dir`` that exists now, sorted by file name."""
     return [read_chapter(p) for p in sorted(nb_dir.glob(CHAPTER_GLOB))]
 
 
@@ -139,9 +144,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def chapter_list_markdown(chapters: list[Chapter]) -> str:
+def chapter_list_markdown(chapters: list[Chapter], lang: str = "en") -> str:
     """The landing page's chapter table (number, linked title)."""
-    lines = ["| # | Chapter |", "|---|---|"]
+    lines = ["| # | Chapter |" if lang == "en" else "| # | 章 |", "|---|---|"]
     for ch in chapters:
         lines.append(f"| {ch.number} | [{_cell(short_title(ch))}]({ch.docname}.ipynb) |")
     return "\n".join(lines)
@@ -152,44 +157,43 @@ def _sort_key(english: str) -> tuple[str, str]:
     return (re.sub(r"^[0-9 ]+", "", letters) or letters, english.lower())
 
 
-def glossary_markdown(chapters: list[Chapter]) -> str:
-    """The glossary page: every term of every chapter's "Terms used" table, merged and sorted by English.
-
-    A term used by several chapters is listed once, with each distinct Chinese rendering and links to the
-    chapters that list it.
-    """
-    merged: dict[str, dict] = {}
+def glossary_markdown(chapters: list[Chapter], terms: list[vocabulary.Term] | None = None,
+                      lang: str = "en") -> str:
+    """The glossary page: every term of ``i18n/terms.csv`` (English – 中文), sorted by English, with links to
+    the chapters whose "Terms used" table lists it."""
+    terms = vocabulary.load_terms() if terms is None else terms
+    uses: dict[str, list[Chapter]] = {}
     for ch in chapters:
-        for en, zh in ch.terms:
-            key = " ".join(en.lower().split())
-            entry = merged.setdefault(key, {"en": en, "zh": [], "chapters": []})
-            if zh not in entry["zh"]:
-                entry["zh"].append(zh)
-            if ch not in entry["chapters"]:
-                entry["chapters"].append(ch)
-    out = [
-        "# Glossary (术语表)",
-        "",
-        "Every key term of the book with its Chinese name (English – 中文), collected from the",
-        "**Terms used** table at the end of each chapter when this site was built: "
-        f"{len(merged)} terms from {sum(1 for c in chapters if c.terms)} chapters.",
-        "The last column links to the chapters that use a term.",
-        "",
-        "| English | 中文 | Chapters |",
-        "|---|---|---|",
-    ]
-    for entry in sorted(merged.values(), key=lambda e: _sort_key(e["en"])):
-        links = ", ".join(f"{{doc}}`{c.number} <{c.docname}>`" for c in entry["chapters"])
-        out.append(f"| {_cell(entry['en'])} | {_cell('；'.join(entry['zh']))} | {links} |")
+        for en, _ in ch.terms:
+            uses.setdefault(" ".join(en.lower().split()), []).append(ch)
+    n_used = sum(1 for t in terms if " ".join(t.en.lower().split()) in uses)
+    if lang == "en":
+        out = ["# Glossary (术语表)", "",
+               "Every key term of the book with its one Chinese name (English – 中文), from the book's terms file",
+               f"`i18n/terms.csv`: {len(terms)} terms, {n_used} of them listed in the **Terms used** tables of "
+               f"{sum(1 for c in chapters if c.terms)} chapters. The last column links to those chapters.",
+               "", "| English | 中文 | Chapters |", "|---|---|---|"]
+    else:
+        out = ["# 术语表（Glossary）", "",
+               "本书所有关键术语的中英对照，取自全书唯一的术语文件 `i18n/terms.csv`：",
+               f"共 {len(terms)} 个术语，其中 {n_used} 个出现在 {sum(1 for c in chapters if c.terms)} 章的"
+               "“本章术语”表中；最后一列链接到这些章节。",
+               "", "| 中文 | English | 章节 |", "|---|---|---|"]
+    for t in sorted(terms, key=lambda t: _sort_key(t.en)):
+        chs = uses.get(" ".join(t.en.lower().split()), [])
+        links = ", ".join(f"{{doc}}`{c.number} <{c.docname}>`" for c in chs)
+        first, second = (t.en, t.zh) if lang == "en" else (t.zh, t.en)
+        out.append(f"| {_cell(first)} | {_cell(second)} | {links} |")
     return "\n".join(out) + "\n"
 
 
-def toc_yaml(chapters: list[Chapter]) -> str:
+def toc_yaml(chapters: list[Chapter], lang: str = "en") -> str:
     """The Jupyter Book table of contents: landing page, the chapters in order, the glossary."""
-    lines = ["# Generated by tools/build_site.py from notebooks/NN_*.ipynb: do not edit.", "format: jb-book",
-             "root: intro", "parts:", "  - caption: Chapters", "    chapters:"]
+    caption, ref = ("Chapters", "Reference") if lang == "en" else ("章节", "参考")
+    lines = ["# Generated by tools/build_site.py from the chapter notebooks: do not edit.", "format: jb-book",
+             "root: intro", "parts:", f"  - caption: {caption}", "    chapters:"]
     lines += [f"      - file: {ch.docname}" for ch in chapters]
-    lines += ["  - caption: Reference", "    chapters:", "      - file: glossary"]
+    lines += [f"  - caption: {ref}", "    chapters:", "      - file: glossary"]
     return "\n".join(lines) + "\n"
 
 
@@ -216,12 +220,14 @@ def mathjax_dir() -> Path:
     return es5
 
 
-def repo_links(markdown: str) -> str:
+def repo_links(markdown: str, depth: int = 1) -> str:
     """Point a notebook's relative links to repository files outside notebooks/ (``](../scripts/x.py)``) at
-    the file on GitHub: they work in JupyterLab but the website has no copy of those files."""
+    the file on GitHub: they work in JupyterLab but the website has no copy of those files.  ``depth`` is
+    how many folders the notebook is below the repository (2 for notebooks/zh/)."""
+    base = "notebooks" if depth == 1 else "notebooks/zh"
 
     def fix(m: re.Match) -> str:
-        target = posixpath.normpath(posixpath.join("notebooks", m.group(2)))
+        target = posixpath.normpath(posixpath.join(base, m.group(2)))
         if target.startswith("notebooks/") or target.startswith(".."):
             return m.group(0)
         return f"{m.group(1)}{REPO_BLOB}{target}{m.group(3) or ''})"
@@ -229,25 +235,126 @@ def repo_links(markdown: str) -> str:
     return re.sub(r"(\]\()(\.\./[^)\s#]+)(#[^)\s]*)?\)", fix, markdown)
 
 
-def staged_notebook(path: Path) -> str:
-    """The notebook's JSON for the book: the same cells and outputs, except that ``language_info`` defaults
-    to Python when a notebook that was never executed lacks it (myst-nb needs it to highlight the code) and
-    links to repository files outside notebooks/ go to GitHub (:func:`repo_links`)."""
+# ------------------------------------------------------------------------------------ solutions
+
+def _output_markdown(out: dict) -> str:
+    """A solution cell's output as Markdown inside the dropdown: text as a block, a PNG as an image."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        text = "".join(out.get("text", "")).rstrip()
+        return f"```text\n{text}\n```" if text else ""
+    data = out.get("data", {})
+    if "image/png" in data:
+        png = "".join(data["image/png"]).replace("\n", "")
+        return f'<img alt="solution figure" style="max-width:100%" src="data:image/png;base64,{png}">'
+    if "text/plain" in data and kind == "execute_result":
+        text = "".join(data["text/plain"]).rstrip()
+        return f"```text\n{text}\n```"
+    return ""
+
+
+def solution_blocks(solutions_nb: Path) -> dict[int, str]:
+    """Exercise number -> the Markdown of its worked solution, from a solutions notebook whose sections
+    start with ``## Exercise k``: its text, its code as Python blocks and its outputs."""
+    if not solutions_nb.exists():
+        return {}
+    nb = json.loads(solutions_nb.read_text(encoding="utf-8"))
+    blocks: dict[int, list[str]] = {}
+    current: int | None = None
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            m = SOLUTION_HEADING.search(src)
+            if m:
+                current = int(m.group(1))
+                rest = src[m.end():].strip()
+                blocks[current] = [rest] if rest else []
+                continue
+            if src.lstrip().startswith("#"):
+                current = None  # another section (e.g. the closing summary)
+                continue
+            if current is not None:
+                blocks[current].append(src)
+        elif cell["cell_type"] == "code" and current is not None:
+            if re.search(r"^\s*report\(", src, flags=re.M):
+                continue
+            blocks[current].append(f"```python\n{src.rstrip()}\n```")
+            blocks[current] += [md for o in cell.get("outputs", []) if (md := _output_markdown(o))]
+    return {k: "\n\n".join(v) for k, v in blocks.items()}
+
+
+def insert_solutions(nb, blocks: dict[int, str], number: int, label: str) -> list[int]:
+    """Insert each solution right after the last code cell of its exercise (the cell that calls
+    ``check("NN.k", ...)``), in a collapsed dropdown.  Returns the exercise numbers placed."""
+    import nbformat
+
+    last_cell: dict[int, int] = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            for m in CHECK_CALL.finditer(cell.source):
+                if int(m.group(1)) == number:
+                    last_cell[int(m.group(2))] = i
+    placed = []
+    for k in sorted(blocks, key=lambda k: last_cell.get(k, -1), reverse=True):
+        if k not in last_cell:
+            continue
+        md = (f"::::{{dropdown}} {label} ({k})\n:class-container: d2l-solution\n\n{blocks[k]}\n::::")
+        nb.cells.insert(last_cell[k] + 1, nbformat.v4.new_markdown_cell(md))
+        placed.append(k)
+    return sorted(placed)
+
+
+# ------------------------------------------------------------------------------------ staging
+
+def language_link(ch: Chapter, ed: Edition) -> str:
+    """Raw HTML: a link from this chapter's page to the same chapter in the other edition."""
+    href = f"../zh/{ch.docname}.html" if ed.lang == "en" else f"../../{ch.docname}.html"
+    other = ed.other.lang
+    return (f'<p class="d2l-lang-link"><a href="{href}" hreflang="{other}" lang="{other}">'
+            f"{ed.other_label}</a></p>")
+
+
+def staged_notebook(path: Path, ed: Edition | None = None, ch: Chapter | None = None) -> str:
+    """The notebook's JSON for the book: the same cells and outputs, except that ``language_info``
+    defaults to Python (myst-nb needs it to highlight the code), live-widget views are dropped, repository
+    links go to GitHub, and (given the edition) the solutions and the language link are added."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    depth = 2 if ed is not None and ed.lang == "zh" else 1
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = repo_links(cell.source)
+            cell.source = repo_links(cell.source, depth)
+        elif cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    if ed is not None and ch is not None:
+        insert_solutions(nb, solution_blocks(SOLUTIONS / path.name), ch.number, ed.show_solution)
+        first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+        if first_md is not None:
+            lines = first_md.source.split("\n")
+            at = next((i for i, ln in enumerate(lines) if ln.startswith("# ")), -1) + 1
+            lines[at:at] = ["", language_link(ch, ed), ""]
+            first_md.source = "\n".join(lines)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python",
                                           "name": "python3"})
     nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("widgets", None)
     return nbformat.writes(nb) + "\n"
 
 
-def stage(chapters: list[Chapter], stage_dir: Path = STAGE) -> None:
-    """Write the book's sources into ``stage_dir`` (only files whose content changed are touched)."""
-    _copy_if_changed(SITE / "_config.yml", stage_dir / "_config.yml")
+def config_yaml(ed: Edition) -> str:
+    """site/_config.yml for this edition (the Chinese one gets its title and Sphinx language)."""
+    text = (SITE / "_config.yml").read_text(encoding="utf-8")
+    if ed.lang == "zh":
+        text = re.sub(r"^title: .*$", f'title: "{ed.title}"', text, count=1, flags=re.M)
+        text = re.sub(r"^(\s+)language: en\s*$", r"\1language: zh_CN", text, count=1, flags=re.M)
+    return text
+
+
+def stage(chapters: list[Chapter], ed: Edition = EDITIONS["en"]) -> None:
+    """Write the edition's sources into ``ed.stage`` (only files whose content changed are touched)."""
+    stage_dir = ed.stage
+    _write_if_changed(stage_dir / "_config.yml", config_yaml(ed))
     for f in (SITE / "_static").rglob("*"):
         if f.is_file():
             _copy_if_changed(f, stage_dir / "_static" / f.relative_to(SITE / "_static"))
@@ -256,17 +363,17 @@ def stage(chapters: list[Chapter], stage_dir: Path = STAGE) -> None:
         src = es5 / part
         for f in [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file()):
             _copy_if_changed(f, stage_dir / "_mathjax" / "mathjax" / f.relative_to(es5))
-    intro = (SITE / "intro.md").read_text(encoding="utf-8")
+    intro = ed.intro.read_text(encoding="utf-8")
     if not CHAPTERS_MARKER.search(intro):
-        raise SystemExit("site/intro.md lost its '<!-- CHAPTERS: ... -->' line: the chapter list goes there")
-    intro = CHAPTERS_MARKER.sub(lambda _: chapter_list_markdown(chapters), intro)
+        raise SystemExit(f"{ed.intro.name} lost its '<!-- CHAPTERS: ... -->' line: the chapter list goes there")
+    intro = CHAPTERS_MARKER.sub(lambda _: chapter_list_markdown(chapters, ed.lang), intro)
     _write_if_changed(stage_dir / "intro.md", intro)
-    _write_if_changed(stage_dir / "glossary.md", glossary_markdown(chapters))
-    _write_if_changed(stage_dir / "_toc.yml", toc_yaml(chapters))
+    _write_if_changed(stage_dir / "glossary.md", glossary_markdown(chapters, lang=ed.lang))
+    _write_if_changed(stage_dir / "_toc.yml", toc_yaml(chapters, ed.lang))
     staged_nb = stage_dir / "notebooks"
     keep = {ch.path.name for ch in chapters}
     for ch in chapters:
-        _write_if_changed(staged_nb / ch.path.name, staged_notebook(ch.path))
+        _write_if_changed(staged_nb / ch.path.name, staged_notebook(ch.path, ed, ch))
     for old in staged_nb.glob("*.ipynb"):  # a chapter renamed or removed since the last build
         if old.name not in keep:
             old.unlink()
@@ -280,32 +387,58 @@ def jupyter_book() -> str:
     return found
 
 
-def build(strict: bool = False, fresh: bool = False) -> list[Chapter]:
-    """Stage and build the site into ``_build/html``; returns the chapters it contains."""
-    t0 = time.perf_counter()
-    chapters = find_chapters()
+def _fix_zh_binder_links(html_dir: Path) -> None:
+    """The Chinese pages' Binder buttons open the Chinese notebooks (notebooks/zh/NN.ipynb)."""
+    for page in html_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = text.replace(BINDER_TREE, BINDER_TREE + "zh/").replace(BINDER_TREE + "zh/zh/", BINDER_TREE + "zh/")
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+
+
+def build_edition(ed: Edition, strict: bool = False) -> list[Chapter]:
+    """Stage and build one edition into ``ed.out``; returns its chapters."""
+    chapters = find_chapters(ed.nb_dir)
     if not chapters:
-        raise SystemExit(f"no notebooks matching notebooks/{CHAPTER_GLOB}")
-    if fresh:
-        shutil.rmtree(STAGE, ignore_errors=True)
-        shutil.rmtree(HTML, ignore_errors=True)
-        shutil.rmtree(ROOT / "_build" / ".doctrees", ignore_errors=True)
-        shutil.rmtree(ROOT / "_build" / "jupyter_execute", ignore_errors=True)
-    stage(chapters)
+        if ed.lang == "zh":
+            print("note: notebooks/zh/ has no chapters yet (python tools/i18n.py build); no Chinese edition")
+            return []
+        raise SystemExit(f"no notebooks matching {ed.nb_dir}/{CHAPTER_GLOB}")
+    stage(chapters, ed)
     for ch in chapters:
         if not ch.has_outputs:
             print(f"note: {ch.path.name} has no committed outputs yet; its page shows the code only")
-        if not ch.terms:
-            print(f"note: {ch.path.name} has no 'Terms used' table; the glossary skips it")
-    cmd = [jupyter_book(), "build", str(STAGE), "--path-output", str(ROOT), "--builder", "html"]
+    out_root = ROOT if ed.lang == "en" else ROOT / "_build" / "zh_build"
+    cmd = [jupyter_book(), "build", str(ed.stage), "--path-output", str(out_root), "--builder", "html"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:
-        raise SystemExit("jupyter-book build failed (see above)")
+        raise SystemExit(f"jupyter-book build of the {ed.lang} edition failed (see above)")
+    if ed.lang == "zh":
+        built = out_root / "_build" / "html"
+        shutil.copytree(built, ed.out, dirs_exist_ok=True)
+        _fix_zh_binder_links(ed.out)
+    return chapters
+
+
+def build(strict: bool = False, fresh: bool = False, languages: tuple[str, ...] = ("en", "zh")) -> list[Chapter]:
+    """Build the editions into ``_build/html`` (English) and ``_build/html/zh``; returns the English
+    chapters."""
+    t0 = time.perf_counter()
+    if fresh:
+        for d in ("html", ".doctrees", "jupyter_execute", "book_src", "book_src_zh", "zh_build"):
+            shutil.rmtree(ROOT / "_build" / d, ignore_errors=True)
+    chapters: list[Chapter] = []
+    summary = []
+    for lang in languages:
+        chs = build_edition(EDITIONS[lang], strict)
+        if lang == "en":
+            chapters = chs
+        summary.append(f"{lang}: {len(chs)} chapters")
     pages = sorted(p for p in HTML.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
-    n_terms = len({" ".join(en.lower().split()) for ch in chapters for en, _ in ch.terms})
-    print(f"site: {len(pages)} HTML pages ({len(chapters)} chapters, landing, glossary with {n_terms} terms, "
-          f"search/index) in {HTML.relative_to(ROOT)}/ built in {time.perf_counter() - t0:.0f} s")
+    print(f"site: {len(pages)} HTML pages ({', '.join(summary)}; landing pages, glossaries with "
+          f"{len(vocabulary.load_terms())} terms, search) in {HTML.relative_to(ROOT)}/ built in "
+          f"{time.perf_counter() - t0:.0f} s")
     return chapters
 
 
@@ -313,8 +446,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strict", action="store_true", help="turn Sphinx warnings into errors")
     ap.add_argument("--fresh", action="store_true", help="delete the staged sources and the old HTML first")
+    ap.add_argument("--lang", choices=["en", "zh"], action="append", help="build only this edition")
     args = ap.parse_args()
-    build(strict=args.strict, fresh=args.fresh)
+    build(strict=args.strict, fresh=args.fresh, languages=tuple(args.lang or ("en", "zh")))
     return 0
 
 
