@@ -169,9 +169,10 @@ def glossary_markdown(chapters: list[Chapter], terms: list[vocabulary.Term] | No
     n_used = sum(1 for t in terms if " ".join(t.en.lower().split()) in uses)
     if lang == "en":
         out = ["# Glossary (术语表)", "",
-               "Every key term of the book with its one Chinese name (English – 中文), from the book's terms file",
-               f"`i18n/terms.csv`: {len(terms)} terms, {n_used} of them listed in the **Terms used** tables of "
-               f"{sum(1 for c in chapters if c.terms)} chapters. The last column links to those chapters.",
+               "Every key term of the book with its one Chinese name (English – 中文), from the book's",
+               f"terms file `i18n/terms.csv`: {len(terms)} terms, {n_used} of them listed in the "
+               f"**Terms used** tables of {sum(1 for c in chapters if c.terms)} chapters. "
+               "The last column links to those chapters.",
                "", "| English | 中文 | Chapters |", "|---|---|---|"]
     else:
         out = ["# 术语表（Glossary）", "",
@@ -365,7 +366,8 @@ def stage(chapters: list[Chapter], ed: Edition = EDITIONS["en"]) -> None:
             _copy_if_changed(f, stage_dir / "_mathjax" / "mathjax" / f.relative_to(es5))
     intro = ed.intro.read_text(encoding="utf-8")
     if not CHAPTERS_MARKER.search(intro):
-        raise SystemExit(f"{ed.intro.name} lost its '<!-- CHAPTERS: ... -->' line: the chapter list goes there")
+        raise SystemExit(f"{ed.intro.name} lost its '<!-- CHAPTERS: ... -->' line: the chapter list goes "
+                         f"there")
     intro = CHAPTERS_MARKER.sub(lambda _: chapter_list_markdown(chapters, ed.lang), intro)
     _write_if_changed(stage_dir / "intro.md", intro)
     _write_if_changed(stage_dir / "glossary.md", glossary_markdown(chapters, lang=ed.lang))
@@ -391,7 +393,8 @@ def _fix_zh_binder_links(html_dir: Path) -> None:
     """The Chinese pages' Binder buttons open the Chinese notebooks (notebooks/zh/NN.ipynb)."""
     for page in html_dir.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        new = text.replace(BINDER_TREE, BINDER_TREE + "zh/").replace(BINDER_TREE + "zh/zh/", BINDER_TREE + "zh/")
+        new = text.replace(BINDER_TREE, BINDER_TREE + "zh/")
+        new = new.replace(BINDER_TREE + "zh/zh/", BINDER_TREE + "zh/")
         if new != text:
             page.write_text(new, encoding="utf-8")
 
@@ -421,7 +424,8 @@ def build_edition(ed: Edition, strict: bool = False) -> list[Chapter]:
     return chapters
 
 
-def build(strict: bool = False, fresh: bool = False, languages: tuple[str, ...] = ("en", "zh")) -> list[Chapter]:
+def build(strict: bool = False, fresh: bool = False,
+          languages: tuple[str, ...] = ("en", "zh")) -> list[Chapter]:
     """Build the editions into ``_build/html`` (English) and ``_build/html/zh``; returns the English
     chapters."""
     t0 = time.perf_counter()

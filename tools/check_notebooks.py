@@ -46,7 +46,8 @@ def _exercise_outputs(cells: list[dict]) -> dict[str, str]:
         src = _text(c.get("source"))
         ids = CHECK_CALL.findall(src)
         if ids:
-            out = "".join(_text(o.get("text")) for o in c.get("outputs", []) if o.get("output_type") == "stream")
+            out = "".join(_text(o.get("text")) for o in c.get("outputs", [])
+                          if o.get("output_type") == "stream")
             for i in ids:
                 found[i] = out
     return found
@@ -59,7 +60,8 @@ def problems(path: Path) -> list[str]:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         return [f"{name}: unreadable notebook ({e})"]
-    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code" and _text(c.get("source")).strip()]
+    cells = [c for c in nb.get("cells", [])
+             if c.get("cell_type") == "code" and _text(c.get("source")).strip()]
     found = []
     if not cells:
         found.append(f"{name}: no code cells")
@@ -96,7 +98,8 @@ def problems(path: Path) -> list[str]:
         outs = _exercise_outputs(cells)
         for ex, out in sorted(outs.items()):
             if "✓" not in out:
-                found.append(f"{name}: the solution of exercise {ex} does not pass its check: {out.strip()[:80]!r}")
+                found.append(f"{name}: the solution of exercise {ex} does not pass its check: "
+                             f"{out.strip()[:80]!r}")
         if not cells or not re.search(r"^\s*report\(", _text(cells[-1].get("source")), re.M):
             found.append(f"{name}: the last code cell must be report({int(chapter.group(1))})")
     elif chapter:

@@ -216,7 +216,8 @@ def compare_editions(en_nb: dict, zh_nb: dict, name: str) -> list[str]:
         if source(a) != source(b):
             problems.append(f"{name} cell {i + 1} (id {a.get('id')}): the code differs between the editions")
         if _normalise_text(_localize_outputs(a.get("outputs", []))) != _normalise_text(b.get("outputs", [])):
-            problems.append(f"{name} cell {i + 1} (id {a.get('id')}): the outputs differ between the editions")
+            problems.append(f"{name} cell {i + 1} (id {a.get('id')}): "
+                            f"the outputs differ between the editions")
     return problems
 
 
@@ -255,7 +256,8 @@ def zh_term_problems(en: Path, zh_nb: dict) -> list[str]:
     for en_term, zh_term in zh_table:
         t = vocab.get(" ".join(en_term.lower().split()))
         if t is None or t.zh != zh_term:
-            problems.append(f"zh/{en.name}: Terms-used row '{en_term} | {zh_term}' differs from i18n/terms.csv")
+            problems.append(f"zh/{en.name}: Terms-used row '{en_term} | {zh_term}' "
+                            f"differs from i18n/terms.csv")
     if table and not zh_table:
         problems.append(f"zh/{en.name}: the Terms-used table (本章术语) is missing or not a table")
     return problems

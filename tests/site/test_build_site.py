@@ -37,6 +37,12 @@ def _notebook(path: Path, title: str, terms: str = TERMS, image: bool = False) -
     return path
 
 
+def test_zh_config_gets_its_title_and_language():
+    zh = build_site.config_yaml(build_site.EDITIONS["zh"])
+    assert 'title: "d2lmini：' in zh and "language: zh_CN" in zh
+    assert "language: en" in build_site.config_yaml(build_site.EDITIONS["en"])
+
+
 def test_parse_terms_reads_rows_and_skips_header_and_separator():
     assert build_site.parse_terms(TERMS) == [("tensor", "张量"), ("concatenate | stack", "连结")]
 
@@ -66,17 +72,71 @@ def test_find_chapters_sorted_with_titles_outputs_and_terms(tmp_path):
     assert chapters[0].terms == [("tensor", "张量"), ("concatenate | stack", "连结")]
 
 
-def test_glossary_merges_terms_across_chapters_and_links_them(tmp_path):
+def test_glossary_lists_the_terms_file_and_links_the_chapters_that_use_each_term(tmp_path):
     _notebook(tmp_path / "01_a.ipynb", "1  First")
     _notebook(tmp_path / "02_b.ipynb", "2  Second",
-              terms="## Terms used\n\n| English | 中文 |\n|---|---|\n"
-                    "| Tensor | 张量（tensor） |\n| axis | 轴 |\n")
-    md = build_site.glossary_markdown(build_site.find_chapters(tmp_path))
+              terms="## Terms used\n\n| English | 中文 |\n|---|---|\n| Tensor | 张量 |\n| axis | 轴 |\n")
+    vocab = [build_site.vocabulary.Term("tensor", "张量"), build_site.vocabulary.Term("axis", "轴"),
+             build_site.vocabulary.Term("1×1 convolution", "1×1 卷积")]
+    chapters = build_site.find_chapters(tmp_path)
+    md = build_site.glossary_markdown(chapters, vocab)
     rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
-    # sorted by English, case-insensitively; "Tensor" and "tensor" are one entry with both renderings
-    assert [r.split("|")[1].strip() for r in rows] == ["axis", "concatenate \\", "tensor"]
-    assert "| tensor | 张量；张量（tensor） | {doc}`1 <notebooks/01_a>`, {doc}`2 <notebooks/02_b>` |" in md
-    assert "3 terms from 2 chapters" in md
+    # sorted by English (leading digits ignored), every term of the file, linked where a chapter lists it
+    assert [r.split("|")[1].strip() for r in rows] == ["axis", "1×1 convolution", "tensor"]
+    assert "| tensor | 张量 | {doc}`1 <notebooks/01_a>`, {doc}`2 <notebooks/02_b>` |" in md
+    assert "| 1×1 convolution | 1×1 卷积 |  |" in md
+    assert "3 terms, 2 of them listed" in md
+    zh = build_site.glossary_markdown(chapters, vocab, lang="zh")
+    assert zh.startswith("# 术语表（Glossary）") and "| 张量 | tensor |" in zh
+
+
+def test_each_solution_goes_after_its_exercise_in_a_closed_dropdown(tmp_path, monkeypatch):
+    chapter = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 7  Seven"),
+        nbformat.v4.new_markdown_cell("**1. First.** Do it."),
+        nbformat.v4.new_code_cell('answer = None\ncheck("07.1", answer)'),
+        nbformat.v4.new_markdown_cell("**2. Second.**"),
+        nbformat.v4.new_code_cell('check("07.2", None)'),
+        nbformat.v4.new_markdown_cell(TERMS)])
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(chapter, tmp_path / "notebooks" / "07_seven.ipynb")
+    sol_code = nbformat.v4.new_code_cell('answer = 42\ncheck("07.1", answer)')
+    sol_code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="✓ Exercise 07.1: correct.\n")]
+    solutions = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Solutions: 7  Seven"),
+        nbformat.v4.new_code_cell("import d2lmini as d2l"),
+        nbformat.v4.new_markdown_cell("## Exercise 1\n\nThe answer is what the check computes."),
+        sol_code,
+        nbformat.v4.new_markdown_cell("## Exercise 2"),
+        nbformat.v4.new_code_cell('check("07.2", 1)'),
+        nbformat.v4.new_code_cell("report(7)")])
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(solutions, tmp_path / "solutions" / "07_seven.ipynb")
+    monkeypatch.setattr(build_site, "SOLUTIONS", tmp_path / "solutions")
+    blocks = build_site.solution_blocks(tmp_path / "solutions" / "07_seven.ipynb")
+    assert set(blocks) == {1, 2} and "```python\nanswer = 42" in blocks[1] and "report(" not in blocks[2]
+    assert "✓ Exercise 07.1: correct." in blocks[1]
+    ch = build_site.read_chapter(tmp_path / "notebooks" / "07_seven.ipynb")
+    staged = nbformat.reads(build_site.staged_notebook(ch.path, build_site.EDITIONS["en"], ch), as_version=4)
+    kinds = [c.source.split("\n")[0] for c in staged.cells]
+    assert kinds[3].startswith("::::{dropdown} Show solution (1)") and kinds[6].startswith("::::{dropdown}")
+    assert ":class-container: d2l-solution" in staged.cells[3].source
+    # the language link sits under the title and goes to the same chapter in Chinese
+    assert '<a href="../zh/notebooks/07_seven.html" hreflang="zh"' in staged.cells[0].source
+
+
+def test_staged_notebook_drops_live_widget_views_and_keeps_the_replay(tmp_path):
+    cell = nbformat.v4.new_code_cell("explorer.show(replay={'lr': [0.1, 1]})")
+    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
+                                                          "version_minor": 0}, "text/plain": "VBox()"}
+    replay = {"text/html": '<div class="d2l-replay">…</div>', "text/plain": "Replay of 2"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=widget),
+                    nbformat.v4.new_output("display_data", data=replay)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 1  One"), cell])
+    nbformat.write(nb, tmp_path / "01_one.ipynb")
+    staged = nbformat.reads(build_site.staged_notebook(tmp_path / "01_one.ipynb"), as_version=4)
+    assert [list(o["data"]) for o in staged.cells[1].outputs] == [["text/html", "text/plain"]]
+    assert build_site.read_chapter(tmp_path / "01_one.ipynb").has_replay
 
 
 def test_toc_and_chapter_list_follow_the_notebooks(tmp_path):

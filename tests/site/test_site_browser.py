@@ -6,12 +6,15 @@ django-static-mathjax). Without chromium the test is skipped with the reason, ex
 it fails: the browser check must run there. Selenium drives the system chromedriver; Selenium Manager never
 downloads anything (SE_OFFLINE=true and an explicit driver path).
 
-What is checked on every chapter page: no console message of level SEVERE (none is ignored: the site loads
-nothing from outside, and every resource a page requests must come from the test server; links to Binder and
-GitHub are plain <a> links the browser does not fetch), the chapter's title, every <img> decoded (naturalWidth
-> 0) and at least one figure where the notebook has an image output, MathJax typeset with no TeX error where
-the page has math, and a Binder link to that chapter's notebook. The glossary must show Chinese terms taken
-from the chapters. Screenshots land in _build/screenshots/.
+What is checked on every chapter page of both editions (English in _build/html/, Chinese in
+_build/html/zh/): no console message of level SEVERE (none is ignored: the site loads nothing from outside,
+and every resource a page requests must come from the test server; links to Binder and GitHub are plain <a>
+links the browser does not fetch), the chapter's title, every <img> decoded (naturalWidth > 0) and at least
+one figure where the notebook has an image output, MathJax typeset with no TeX error where the page has
+math, a Binder link to that chapter's notebook, and a language link that opens the same chapter in the
+other edition. Each explorer's replay slider, moved with the keyboard, changes its figure; each exercise's
+"Show solution" toggle starts closed and opens to show code. The glossaries show the terms file's Chinese
+terms. Screenshots land in _build/screenshots/.
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ sys.modules["build_site"] = build_site
 _spec.loader.exec_module(build_site)
 
 CHAPTERS = build_site.find_chapters()
+ZH_CHAPTERS = build_site.find_chapters(ROOT / "notebooks" / "zh")
+PAGES = [("en", c) for c in CHAPTERS] + [("zh", c) for c in ZH_CHAPTERS]
+SOLVED = {p.name for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")}
+
+
+def _prefix(lang: str) -> str:
+    return "" if lang == "en" else "zh/"
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +161,9 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.path.stem for c in CHAPTERS])
-def test_chapter_page(browser, base_url, chapter):
-    url = f"{base_url}{chapter.docname}.html"
+@pytest.mark.parametrize("lang, chapter", PAGES, ids=[f"{lang}-{c.path.stem}" for lang, c in PAGES])
+def test_chapter_page(browser, base_url, lang, chapter):
+    url = f"{base_url}{_prefix(lang)}{chapter.docname}.html"
     _open(browser, url)
     errors = _console_errors(browser)
     assert not errors, f"{url}: console errors:\n" + "\n".join(errors)
@@ -166,7 +176,7 @@ def test_chapter_page(browser, base_url, chapter):
 
     images = browser.execute_script("""return Array.from(document.querySelectorAll('article img')).map(
         i => ({src: i.getAttribute('src'), w: i.naturalWidth, out: !!i.closest('.cell_output')}));""")
-    broken = [i["src"] for i in images if i["w"] == 0]
+    broken = [i["src"][:80] for i in images if i["w"] == 0]
     assert not broken, f"{url}: images that did not load: {broken}"
     if chapter.has_images:
         assert any(i["out"] for i in images), f"{url}: the notebook has an image output but no figure shows"
@@ -181,8 +191,71 @@ def test_chapter_page(browser, base_url, chapter):
 
     hrefs = browser.execute_script(
         "return Array.from(document.querySelectorAll('a[href*=\"mybinder.org\"]')).map(a => a.href)")
-    want = BINDER + chapter.path.name
+    want = BINDER + _prefix(lang) + chapter.path.name
     assert want in hrefs, f"{url}: Binder links {hrefs}, want {want}"
+
+    if lang == "en" and not ZH_CHAPTERS:
+        return  # no Chinese edition built yet: nothing for the language link to open
+    other = browser.execute_script("const a = document.querySelector('.d2l-lang-link a'); return a && a.href")
+    other_lang = "zh" if lang == "en" else "en"
+    assert other == f"{base_url}{_prefix(other_lang)}{chapter.docname}.html", f"{url}: language link {other}"
+    _open(browser, other)
+    assert not _console_errors(browser), f"{other}: console errors"
+    h1 = browser.execute_script("return document.querySelector('article h1') && "
+                                "document.querySelector('article h1').textContent")
+    assert h1 and h1.replace("#", "").strip().startswith(str(chapter.number)), f"{other}: <h1> {h1!r}"
+
+
+@pytest.mark.parametrize("lang, chapter", [p for p in PAGES if p[1].has_replay],
+                         ids=[f"{lang}-{c.path.stem}" for lang, c in PAGES if c.has_replay])
+def test_replay_slider_changes_the_figure(browser, base_url, lang, chapter):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url = f"{base_url}{_prefix(lang)}{chapter.docname}.html"
+    _open(browser, url)
+    replays = browser.find_elements(By.CSS_SELECTOR, ".d2l-replay")
+    assert replays, f"{url}: the notebook has a replay output but the page shows none"
+    for k, replay in enumerate(replays):
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", replay)
+        img = replay.find_element(By.CSS_SELECTOR, "img.d2l-replay-img")
+        before = (img.get_attribute("src")[-300:], replay.get_attribute("data-frame"))
+        assert img.get_property("naturalWidth") > 0, f"{url}: replay {k + 1} shows no picture"
+        ranges = replay.find_elements(By.CSS_SELECTOR, "input.d2l-replay-range")
+        slider = ranges[0]
+        at_end = slider.get_attribute("value") == slider.get_attribute("max")
+        key = Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT
+        slider.click()
+        slider.send_keys(key)
+        after = (img.get_attribute("src")[-300:], replay.get_attribute("data-frame"))
+        assert after[1] != before[1] and after[0] != before[0], (
+            f"{url}: moving replay {k + 1}'s slider did not change its figure")
+        label = replay.find_element(By.CSS_SELECTOR, ".d2l-replay-value").text
+        assert label, f"{url}: replay {k + 1} shows no value for its slider"
+    assert not _console_errors(browser), f"{url}: console errors after moving the replay sliders"
+    if chapter is next(c for _, c in PAGES if c.has_replay) and lang == "en":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / f"{chapter.path.stem}_replay.png"))
+
+
+@pytest.mark.parametrize("lang, chapter", [p for p in PAGES if p[1].path.name in SOLVED],
+                         ids=[f"{lang}-{c.path.stem}" for lang, c in PAGES if c.path.name in SOLVED])
+def test_solutions_are_behind_toggles_that_open(browser, base_url, lang, chapter):
+    from selenium.webdriver.common.by import By
+
+    url = f"{base_url}{_prefix(lang)}{chapter.docname}.html"
+    _open(browser, url)
+    toggles = browser.find_elements(By.CSS_SELECTOR, "details.d2l-solution")
+    assert toggles, f"{url}: no solution toggles, though solutions/{chapter.path.name} exists"
+    assert all(t.get_attribute("open") is None for t in toggles), f"{url}: a solution is open on load"
+    first = toggles[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", first)
+    code = first.find_elements(By.CSS_SELECTOR, "pre")
+    assert code and not code[0].is_displayed(), f"{url}: the first solution's code shows before opening"
+    first.find_element(By.CSS_SELECTOR, "summary").click()
+    time.sleep(0.3)
+    assert first.get_attribute("open") is not None, f"{url}: the solution toggle did not open"
+    assert code[0].is_displayed() and code[0].text.strip(), f"{url}: the opened solution shows no code"
 
 
 def test_chapter_screenshot(browser, base_url):
@@ -199,26 +272,26 @@ def test_chapter_screenshot(browser, base_url):
         assert browser.save_screenshot(str(fig)) and fig.stat().st_size > 10_000
 
 
-def test_glossary_shows_chinese_terms_from_the_chapters(browser, base_url):
-    _open(browser, f"{base_url}glossary.html")
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_glossary_shows_the_terms_file(browser, base_url, lang):
+    chapters = CHAPTERS if lang == "en" else ZH_CHAPTERS
+    if not chapters:
+        pytest.skip("no Chinese edition built yet")
+    _open(browser, f"{base_url}{_prefix(lang)}glossary.html")
     assert not (errors := _console_errors(browser)), errors
     assert not (foreign := _foreign_requests(browser, base_url)), foreign
     h1 = browser.execute_script("return document.querySelector('article h1').textContent")
     assert "Glossary" in h1 and CJK.search(h1), h1
     rows = browser.execute_script("""return Array.from(document.querySelectorAll('article tbody tr'))
         .map(r => Array.from(r.cells).map(c => c.textContent.trim()));""")
-    pairs = {(r[0], r[1]) for r in rows}
-    for ch in CHAPTERS:
-        if ch.terms:  # the chapter's first term, with its Chinese name, made it into the glossary
-            en, zh = ch.terms[0]
-            assert any(e.lower() == en.lower() and zh in z for e, z in pairs), f"{en} | {zh} ({ch.path.name})"
-    assert sum(bool(CJK.search(z)) for _, z in pairs) >= len(pairs) * 0.9
+    pairs = {(r[0], r[1]) if lang == "en" else (r[1], r[0]) for r in rows}
+    vocab = {(t.en, t.zh) for t in build_site.vocabulary.load_terms()}
+    assert pairs == vocab, f"glossary rows differ from i18n/terms.csv: {sorted(pairs ^ vocab)[:5]}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / "glossary.png"))
-    # each chapter link in the glossary goes to a page that exists
+    browser.save_screenshot(str(SHOTS / f"glossary_{lang}.png"))
     hrefs = set(browser.execute_script(
         "return Array.from(document.querySelectorAll('article table a')).map(a => a.href)"))
-    assert {f"{base_url}{c.docname}.html" for c in CHAPTERS if c.terms} <= hrefs
+    assert {f"{base_url}{_prefix(lang)}{c.docname}.html" for c in chapters if c.terms} <= hrefs
 
 
 def test_landing_page_lists_every_chapter_and_how_to_run(browser, base_url):
@@ -227,7 +300,7 @@ def test_landing_page_lists_every_chapter_and_how_to_run(browser, base_url):
     assert not (errors := _console_errors(browser)), errors
     assert "d2lmini" in browser.title
     text = browser.execute_script("return document.querySelector('article').innerText")
-    for must in ("make book", "make test", "D2LMINI_SMOKE=1", "Binder", "张量"):
+    for must in ("make book", "make test", "D2LMINI_SMOKE=1", "Binder", "张量", "中文版"):
         assert must in text, f"the landing page should mention {must!r}"
     links = set(browser.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.href)"))
     missing = [c.docname for c in CHAPTERS if f"{base_url}{c.docname}.html" not in links]
@@ -235,3 +308,15 @@ def test_landing_page_lists_every_chapter_and_how_to_run(browser, base_url):
     assert f"{base_url}glossary.html" in links
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "landing.png"))
+    if not ZH_CHAPTERS:
+        return
+    assert f"{base_url}zh/intro.html" in links
+    _open(browser, f"{base_url}zh/intro.html")
+    assert not (errors := _console_errors(browser)), errors
+    text = browser.execute_script("return document.querySelector('article').innerText")
+    for must in ("make book", "make test", "张量（tensor）", "英文版"):
+        assert must in text, f"the Chinese landing page should mention {must!r}"
+    links = set(browser.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.href)"))
+    missing = [c.docname for c in ZH_CHAPTERS if f"{base_url}zh/{c.docname}.html" not in links]
+    assert not missing, f"chapters missing from the Chinese landing page: {missing}"
+    browser.save_screenshot(str(SHOTS / "landing_zh.png"))
