@@ -4,6 +4,7 @@
     python benchmarks/data_pipeline.py                  # full sizes (60,000 images), a few minutes
     python benchmarks/data_pipeline.py --quick          # small sizes, under a minute
     python benchmarks/data_pipeline.py --out results.md # also write the Markdown to a file
+    python benchmarks/data_pipeline.py --device cuda    # sections 2 and 3 on a GPU (named in the report)
 
 It measures
 
@@ -91,25 +92,40 @@ def time_pass(loader: Batches) -> tuple[float, int]:
     return time.perf_counter() - start, seen
 
 
-def train_epoch_bare(model: nn.Module, loader: Batches, lr: float = 0.1) -> float:
-    """A bare hand-written training epoch (the five steps, nothing else); returns its seconds."""
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_epoch_bare(model: nn.Module, loader: Batches, lr: float = 0.1, device: str = "cpu") -> float:
+    """A bare hand-written training epoch (the five steps, nothing else); returns its seconds.  On a
+    GPU, batches not already there are copied to it, and the time includes waiting for the GPU."""
+    device = torch.device(device)
+    model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
+    _sync(device)
     start = time.perf_counter()
     for xb, yb in loader:
+        if device.type != "cpu":
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         loss = loss_fn(model(xb), yb)   # 1. forward, 2. loss
         loss.backward()                 # 3. backward
         opt.step()                      # 4. step
         opt.zero_grad()                 # 5. zero the gradients
+    _sync(device)
     return time.perf_counter() - start
 
 
-def train_epoch_fit(model: nn.Module, loader: Batches, lr: float = 0.1) -> float:
+def train_epoch_fit(model: nn.Module, loader: Batches, lr: float = 0.1, device: str = "cpu") -> float:
     """One epoch of ``d2l.Learner.fit`` (no callbacks, no validation data); returns its seconds."""
-    learn = d2l.Learner(model, loader, lr=lr, device=torch.device("cpu"))
+    device = torch.device(device)
+    learn = d2l.Learner(model, loader, lr=lr, device=device)
+    _sync(device)
     start = time.perf_counter()
     learn.fit(1)
+    _sync(device)
     return time.perf_counter() - start
 
 
@@ -130,30 +146,38 @@ def bench_data_pass(n: int, batch_size: int, workers: Sequence[int], seed: int =
     return _with_ratios(rows)
 
 
-def bench_train_epoch(n: int, batch_size: int, workers: Sequence[int], seed: int = 0) -> list[Row]:
-    """Section 2: one ModernLeNet training epoch over ``n`` images fed by each loader."""
+def bench_train_epoch(n: int, batch_size: int, workers: Sequence[int], seed: int = 0,
+                      device: str = "cpu") -> list[Row]:
+    """Section 2: one ModernLeNet training epoch over ``n`` images fed by each loader (on ``device``)."""
     rows = []
+    where = "" if torch.device(device).type == "cpu" else f" on {device}"
     for name, loader in loaders_to_compare(n, batch_size, workers, seed).items():
-        secs = train_epoch_bare(make_model(seed), loader)
-        rows.append(Row(f"2. one ModernLeNet training epoch ({n:,} images)", name, secs))
+        if isinstance(loader, d2l.TensorLoader) and torch.device(device).type != "cpu":
+            loader.to(device)  # the data set on the GPU once, as Learner.fit puts it there
+        secs = train_epoch_bare(make_model(seed), loader, device=device)
+        rows.append(Row(f"2. one ModernLeNet training epoch ({n:,} images){where}", name, secs))
     return _with_ratios(rows)
 
 
-def bench_fit_overhead(n: int, batch_size: int, repeats: int = 3, seed: int = 0) -> list[Row]:
+def bench_fit_overhead(n: int, batch_size: int, repeats: int = 3, seed: int = 0,
+                       device: str = "cpu") -> list[Row]:
     """Section 3: ``Learner.fit`` against a bare loop, same model weights and the same batches.
 
     The two alternate (bare, fit, fit, bare, ...) so that a slow patch of the machine hits both, and each
     is reported as the median of ``repeats`` epochs.
     """
     loader = tensor_loader(n, batch_size, seed)
+    if torch.device(device).type != "cpu":
+        loader.to(device)  # what Learner.fit does on a GPU; the bare loop gets the same batches
     model0 = make_model(seed)
     runs: dict[str, list[float]] = {"bare": [], "fit": []}
-    fns: dict[str, Callable[[nn.Module, Batches], float]] = {"bare": train_epoch_bare, "fit": train_epoch_fit}
+    fns: dict[str, Callable[..., float]] = {"bare": train_epoch_bare, "fit": train_epoch_fit}
     for r in range(repeats):
         for kind in ("bare", "fit") if r % 2 == 0 else ("fit", "bare"):
             loader.set_epoch(0)  # the same shuffled batches every time
-            runs[kind].append(fns[kind](copy.deepcopy(model0), loader))
-    section = f"3. fit-loop overhead (ModernLeNet, {n:,} images, median of {repeats})"
+            runs[kind].append(fns[kind](copy.deepcopy(model0), loader, device=device))
+    where = "" if torch.device(device).type == "cpu" else f", on {device}"
+    section = f"3. fit-loop overhead (ModernLeNet, {n:,} images, median of {repeats}{where})"
     return _with_ratios([
         Row(section, "bare hand-written loop", statistics.median(runs["bare"])),
         Row(section, "d2l.Learner.fit", statistics.median(runs["fit"])),
@@ -207,17 +231,18 @@ def results_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def machine_line() -> str:
-    """What the numbers were measured on."""
+def machine_line(device: str = "cpu") -> str:
+    """What the numbers were measured on (and the GPU, when sections 2 and 3 ran on one)."""
     threads = torch.get_num_threads()
+    gpu = "" if torch.device(device).type == "cpu" else f", {d2l.device_info(torch.device(device))}"
     return (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} with "
-            f"{threads} thread{'s' if threads != 1 else ''}, Python {platform.python_version()}, "
+            f"{threads} thread{'s' if threads != 1 else ''}, Python {platform.python_version()}{gpu}, "
             f"{time.strftime('%Y-%m-%d')}")
 
 
-def report(rows: list[Row], speedup: float | None, overhead: float) -> str:
+def report(rows: list[Row], speedup: float | None, overhead: float, device: str = "cpu") -> str:
     """The whole Markdown report: machine, results, targets."""
-    return (f"Measured on: {machine_line()}\n\n{results_table(rows)}\n\n"
+    return (f"Measured on: {machine_line(device)}\n\n{results_table(rows)}\n\n"
             f"{targets_table(speedup, overhead)}\n")
 
 
@@ -232,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                     help="epochs per loop in the fit-overhead test (default 3; --quick 1)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's choice)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="where sections 2 and 3 train (e.g. cuda)")
     ap.add_argument("--out", type=Path, help="also write the Markdown report to this file")
     args = ap.parse_args(argv)
     n = args.n or (6000 if args.quick else 60000)
@@ -240,14 +266,15 @@ def main(argv: Sequence[str] | None = None) -> str:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    print(f"Measured on: {machine_line()}", file=sys.stderr)
+    print(f"Measured on: {machine_line(args.device)}", file=sys.stderr)
     data_rows = bench_data_pass(n, args.batch_size, args.workers, args.seed)
     print("1/3 data pass done", file=sys.stderr)
-    train_rows = bench_train_epoch(train_n, args.batch_size, args.workers, args.seed)
+    train_rows = bench_train_epoch(train_n, args.batch_size, args.workers, args.seed, args.device)
     print("2/3 training epochs done", file=sys.stderr)
-    fit_rows = bench_fit_overhead(train_n, args.batch_size, repeats, args.seed)
+    fit_rows = bench_fit_overhead(train_n, args.batch_size, repeats, args.seed, args.device)
     print("3/3 fit overhead done\n", file=sys.stderr)
-    text = report(data_rows + train_rows + fit_rows, speedup_vs(data_rows, 2), overhead_pct(fit_rows))
+    text = report(data_rows + train_rows + fit_rows, speedup_vs(data_rows, 2), overhead_pct(fit_rows),
+                  args.device)
     print(text)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

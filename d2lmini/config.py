@@ -5,6 +5,7 @@
 * ``D2LMINI_DATA`` is the folder where datasets and checkpoints land (default: the repository's ``data/``).
 * ``D2LMINI_FASHION_MNIST_MIRROR`` is a folder holding a local copy of the Fashion-MNIST files
   (``*.gz`` or decompressed ``*-ubyte``); Debian's ``/usr/share/datasets/fashion-mnist`` is looked at too.
+* ``D2LMINI_LANG`` (``en`` or ``zh``) is the language of the messages (see :mod:`d2lmini.messages`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TypeVar
+
+from .messages import msg
 
 T = TypeVar("T")
 
@@ -46,6 +49,17 @@ def data_root() -> Path:
     return Path.home() / ".cache" / "d2lmini"
 
 
+def book_file(relative: str | Path) -> Path:
+    """A file of the book's repository, e.g. ``book_file("scripts/ddp_train.py")``, found from the
+    installed package rather than from the working directory (the Chinese notebooks in ``notebooks/zh/``
+    run the same code as the English ones).  Raises ``FileNotFoundError`` outside a checkout of the book."""
+    path = _REPO_ROOT / relative
+    if not path.exists():
+        raise FileNotFoundError(f"{relative} is not in the book's repository ({_REPO_ROOT.name}/); "
+                                f"d2lmini seems to be installed outside a checkout of the book")
+    return path
+
+
 def mirror_dirs() -> list[Path]:
     """Folders searched for a local Fashion-MNIST mirror, in order: ``$D2LMINI_FASHION_MNIST_MIRROR``,
     then Debian's ``/usr/share/datasets/fashion-mnist``."""
@@ -59,9 +73,4 @@ def mirror_dirs() -> list[Path]:
 
 def mode_banner() -> str:
     """One line saying which mode the book runs in.  Notebooks call it (through :func:`setup`) at the top."""
-    if is_smoke():
-        return (
-            "⚠ SMOKE MODE ON (D2LMINI_SMOKE=1): tiny data and few epochs, for CI. "
-            "Numbers below are NOT the book's results; unset D2LMINI_SMOKE to run the real chapter."
-        )
-    return "Reader mode: full data and epochs."
+    return msg("banner_smoke") if is_smoke() else msg("banner_reader")

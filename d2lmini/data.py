@@ -6,24 +6,27 @@ or Debian's ``/usr/share/datasets/fashion-mnist``) and decompresses it into ``<r
 
 The whole dataset fits in memory (47 MB as ``uint8``), so :class:`TensorLoader` serves batches straight
 from tensors, converting ``uint8`` to ``float`` one batch at a time, instead of turning every image into a
-PIL image and back (what ``DataLoader`` + ``ToTensor`` does).
+PIL image and back (what ``DataLoader`` + ``ToTensor`` does).  Training on a GPU, the Learner moves a
+TensorLoader's tensors there once (:meth:`TensorLoader.to`), so batches are cut and converted on the GPU.
 """
 
 from __future__ import annotations
 
 import gzip
+import numbers
 import shutil
 import struct
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .config import by_mode, data_root, mirror_dirs
 from .errors import DatasetCorruptError, DatasetUnavailableError
+from .messages import msg
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -40,13 +43,6 @@ _FILES = {
     "t10k-labels-idx1-ubyte": (2049, 10000),
 }
 
-_WHAT_TO_DO = (
-    "To get Fashion-MNIST, do one of:\n"
-    "  * connect to the internet and run the cell again (torchvision downloads it), or\n"
-    "  * on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist   (a local mirror d2lmini finds), or\n"
-    "  * put the four *-ubyte(.gz) files in a folder and set D2LMINI_FASHION_MNIST_MIRROR to it."
-)
-
 
 def _expected_size(name: str) -> int:
     magic, n = _FILES[name]
@@ -61,11 +57,8 @@ def _check_idx(path: Path, name: str) -> None:
     size = path.stat().st_size
     ok = len(header) == 8 and struct.unpack(">II", header) == (magic, n) and size == _expected_size(name)
     if not ok:
-        raise DatasetCorruptError(
-            f"{path} is not a complete '{name}' file ({size} bytes, expected {_expected_size(name)}). "
-            f"Delete it and run again; if it came from a mirror, reinstall the mirror "
-            f"(sudo apt-get install --reinstall dataset-fashion-mnist)."
-        )
+        raise DatasetCorruptError(msg("dataset_file_corrupt", path=path, name=name, size=size,
+                                      expected=_expected_size(name)))
 
 
 def _copy_from_mirror(name: str, raw: Path) -> bool:
@@ -82,11 +75,8 @@ def _copy_from_mirror(name: str, raw: Path) -> bool:
                 _check_idx(tmp, name)
             except (OSError, EOFError, gzip.BadGzipFile, DatasetCorruptError) as e:
                 tmp.unlink(missing_ok=True)
-                raise DatasetCorruptError(
-                    f"The mirror file {src} is truncated or corrupt ({e.__class__.__name__}). "
-                    f"Reinstall it (sudo apt-get install --reinstall dataset-fashion-mnist) or point "
-                    f"D2LMINI_FASHION_MNIST_MIRROR at a good copy."
-                ) from None
+                error = e.__class__.__name__
+                raise DatasetCorruptError(msg("mirror_corrupt", src=src, error=error)) from None
             tmp.replace(raw / name)
             return True
     return False
@@ -124,10 +114,8 @@ def load_fashion_mnist(train: bool = True, root: str | Path | None = None, trans
     except Exception as e:  # noqa: BLE001 - torchvision raises URLError, RuntimeError, OSError...
         for leftover in set(raw.iterdir()) - before:  # nothing half-downloaded left behind
             leftover.unlink(missing_ok=True)
-        raise DatasetUnavailableError(
-            f"Fashion-MNIST is not in {raw} and could not be downloaded ({e.__class__.__name__}: "
-            f"{str(e)[:120]}).\n{_WHAT_TO_DO}"
-        ) from None
+        error = f"{e.__class__.__name__}: {str(e)[:120]}".replace("\n", " ")
+        raise DatasetUnavailableError(msg("dataset_unavailable", raw=raw, error=error)) from None
     for name in _FILES:
         _check_idx(raw / name, name)
     return ds
@@ -179,18 +167,54 @@ class TensorLoader:
     ) -> None:
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} items but y has {len(y)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         self.X, self.y = (X.to(device), y.to(device)) if device is not None else (X, y)
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.transform, self.seed, self.epoch = transform, seed, 0
+        self.send_to: torch.device | None = None  # set by .to() when the data stays in CPU memory
 
     @property
     def dataset(self) -> torch.utils.data.TensorDataset:
         """The data as a ``TensorDataset`` (so ``len(loader.dataset)`` works as with a ``DataLoader``)."""
         return torch.utils.data.TensorDataset(self.X, self.y)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the data takes (images and labels)."""
+        return self.X.nelement() * self.X.element_size() + self.y.nelement() * self.y.element_size()
+
+    def to(self, device: torch.device | str) -> TensorLoader:
+        """Serve batches on ``device``; returns the loader.  The tensors move there once when they take
+        at most a quarter of the device's free memory (:func:`placement`); otherwise they stay in CPU
+        memory, and each batch is copied as it is stored (``uint8`` images: a quarter of the float bytes)
+        from pinned memory without blocking, and converted to float on the device."""
+        device = torch.device(device)
+        if device.type == "cpu":  # back from an accelerator, if the data was there
+            self.X, self.y, self.send_to = self.X.cpu(), self.y.cpu(), None
+        elif self.X.device == device or (device.type == self.X.device.type and device.index is None):
+            self.send_to = None
+        elif placement(self.nbytes, device, _free_memory(device)) == "device":
+            self.X, self.y, self.send_to = self.X.to(device), self.y.to(device), None
+        else:
+            self.send_to = device
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass use the shuffle order of epoch ``epoch`` (the Learner calls this)."""
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loader's position (epoch) and its transform's random state, for exact resumes."""
+        state: dict[str, Any] = {"epoch": self.epoch}
+        if hasattr(self.transform, "state_dict"):
+            state["transform"] = self.transform.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state.get("epoch", self.epoch))
+        if "transform" in state and hasattr(self.transform, "load_state_dict"):
+            self.transform.load_state_dict(state["transform"])
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -202,6 +226,12 @@ class TensorLoader:
             if xb.ndim == 3:
                 xb = xb.unsqueeze(1)
         return xb
+
+    def _send(self, t: Tensor) -> Tensor:
+        """Copy a CPU batch to ``send_to`` without blocking (from pinned memory on CUDA)."""
+        if self.send_to.type == "cuda" and not t.is_pinned():
+            t = t.pin_memory()
+        return t.to(self.send_to, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.X)
@@ -218,6 +248,8 @@ class TensorLoader:
             else:
                 idx = order[i : i + self.batch_size]
                 xb, yb = self.X[idx], self.y[idx]
+            if self.send_to is not None:  # sent as stored (uint8), converted on the device
+                xb, yb = self._send(xb), self._send(yb)
             xb = self._to_float(xb)
             if self.transform is not None:
                 xb = self.transform(xb)
@@ -226,6 +258,24 @@ class TensorLoader:
     def __repr__(self) -> str:
         return (f"TensorLoader({len(self.X)} items, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, batches={len(self)})")
+
+
+def placement(nbytes: int, device: torch.device | str, free_bytes: int | None) -> str:
+    """Where a :class:`TensorLoader` keeps data of ``nbytes`` bytes that trains on ``device``:
+    ``'device'`` (copied there once) if the device is not the CPU and the data takes at most a quarter of
+    its ``free_bytes`` (at most 1 GiB when the free memory is unknown), else ``'cpu'`` (batches are sent)."""
+    if torch.device(device).type == "cpu":
+        return "cpu"
+    limit = (1 << 30) if free_bytes is None else free_bytes // 4
+    return "device" if nbytes <= limit else "cpu"
+
+
+def _free_memory(device: torch.device) -> int | None:
+    """Free bytes on ``device`` where PyTorch can tell (CUDA), else None."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            return torch.cuda.mem_get_info()[0]
+    return None
 
 
 class RandomFlipShift:
@@ -255,6 +305,13 @@ class RandomFlipShift:
         c = torch.arange(xb.shape[1], device=xb.device)[None, :, None, None]
         return padded[b, c, rows, cols]
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The random state, so that a resumed run draws the same augmentations."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+
     def __repr__(self) -> str:
         return f"RandomFlipShift(p_flip={self.p_flip}, max_shift={self.max_shift})"
 
@@ -283,19 +340,30 @@ def fashion_mnist_loaders(
     ``n_train`` / ``n_test`` keep only that many images (default: all; in smoke mode 2,000 / 1,000 and a
     validation set of 500).  ``transform`` (augmentation) is applied to training batches only.
     """
-    X, y = fashion_mnist_tensors(True, root)
-    Xt, yt = fashion_mnist_tensors(False, root)
+    N, N_test = _FILES["train-labels-idx1-ubyte"][1], _FILES["t10k-labels-idx1-ubyte"][1]
+    _check_size("val_size", val_size, 1, N - 1, f"of the {N:,} training images")
     val_size = by_mode(val_size, min(val_size, 500))
-    n_train = n_train if n_train is not None else by_mode(len(X) - val_size, 2000)
-    n_test = n_test if n_test is not None else by_mode(len(Xt), 1000)
+    n_train = n_train if n_train is not None else by_mode(N - val_size, 2000)
+    _check_size("n_train", n_train, 1, N - val_size,
+                f"= {N:,} training images - val_size={val_size:,}; more would overlap validation")
+    n_test = n_test if n_test is not None else by_mode(N_test, 1000)
+    _check_size("n_test", n_test, 1, N_test, "test images in the official test set")
+    X, y = fashion_mnist_tensors(True, root)   # checked before loading: a wrong size fails at once
+    Xt, yt = fashion_mnist_tensors(False, root)
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
-    val_idx, train_idx = perm[len(X) - val_size :], perm[: min(n_train, len(X) - val_size)]
+    val_idx, train_idx = perm[len(X) - val_size :], perm[:n_train]
     return Loaders(
         TensorLoader(X[train_idx], y[train_idx], batch_size, shuffle=True, seed=seed, transform=transform,
                      device=device),
         TensorLoader(X[val_idx], y[val_idx], batch_size, device=device),
         TensorLoader(Xt[:n_test], yt[:n_test], batch_size, device=device),
     )
+
+
+def _check_size(name: str, value: object, low: int, high: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,} ({high:,} {what}), "
+                         f"got {value!r}")
 
 
 def torchvision_loader(

@@ -28,17 +28,21 @@ Rule = Callable[..., None]
 
 
 @torch.no_grad()
-def sgd_step(p: Tensor, state: dict[str, Any], lr: float, weight_decay: float = 0.0) -> None:
-    """Plain SGD: ``g = grad + wd * p``; ``p -= lr * g`` (``torch.optim.SGD``)."""
+def sgd_step(p: Tensor, state: dict[str, Any], lr: float,
+             weight_decay: float = 0.0) -> None:
+    """Plain SGD: ``g = grad + wd * p``; ``p -= lr * g``
+    (``torch.optim.SGD``)."""
     g = p.grad + weight_decay * p
     p -= lr * g
 
 
 @torch.no_grad()
-def momentum_step(p: Tensor, state: dict[str, Any], lr: float, momentum: float = 0.9,
-                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
-    """SGD with momentum (动量): ``v = mu * v + g`` (``v = g`` at the first step); ``p -= lr * v``.
-    With ``nesterov=True`` the step looks ahead: ``p -= lr * (g + mu * v)``
+def momentum_step(p: Tensor, state: dict[str, Any], lr: float,
+                  momentum: float = 0.9, weight_decay: float = 0.0,
+                  nesterov: bool = False) -> None:
+    """SGD with momentum (动量): ``v = mu * v + g`` (``v = g`` at the
+    first step); ``p -= lr * v``.  With ``nesterov=True`` the step looks
+    ahead: ``p -= lr * (g + mu * v)``
     (``torch.optim.SGD(momentum=mu, nesterov=...)``)."""
     g = p.grad + weight_decay * p
     if "v" not in state:
@@ -50,39 +54,45 @@ def momentum_step(p: Tensor, state: dict[str, Any], lr: float, momentum: float =
 
 
 @torch.no_grad()
-def nesterov_step(p: Tensor, state: dict[str, Any], lr: float, momentum: float = 0.9,
-                  weight_decay: float = 0.0) -> None:
+def nesterov_step(p: Tensor, state: dict[str, Any], lr: float,
+                  momentum: float = 0.9, weight_decay: float = 0.0) -> None:
     """Nesterov momentum: :func:`momentum_step` with ``nesterov=True``."""
     momentum_step(p, state, lr, momentum, weight_decay, nesterov=True)
 
 
 @torch.no_grad()
-def adagrad_step(p: Tensor, state: dict[str, Any], lr: float = 0.01, eps: float = 1e-10,
-                 weight_decay: float = 0.0) -> None:
-    """Adagrad: ``s += g**2``; ``p -= lr * g / (sqrt(s) + eps)`` (``torch.optim.Adagrad``)."""
+def adagrad_step(p: Tensor, state: dict[str, Any], lr: float = 0.01,
+                 eps: float = 1e-10, weight_decay: float = 0.0) -> None:
+    """Adagrad: ``s += g**2``; ``p -= lr * g / (sqrt(s) + eps)``
+    (``torch.optim.Adagrad``)."""
     g = p.grad + weight_decay * p
     state["s"] = state.get("s", torch.zeros_like(p)) + g * g
     p -= lr * g / (state["s"].sqrt() + eps)
 
 
 @torch.no_grad()
-def rmsprop_step(p: Tensor, state: dict[str, Any], lr: float = 0.01, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-    """RMSprop: ``s = alpha * s + (1 - alpha) * g**2``; ``p -= lr * g / (sqrt(s) + eps)``
-    (``torch.optim.RMSprop``)."""
+def rmsprop_step(p: Tensor, state: dict[str, Any], lr: float = 0.01,
+                 alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+    """RMSprop: ``s = alpha * s + (1 - alpha) * g**2``;
+    ``p -= lr * g / (sqrt(s) + eps)`` (``torch.optim.RMSprop``)."""
     g = p.grad + weight_decay * p
-    state["s"] = alpha * state.get("s", torch.zeros_like(p)) + (1 - alpha) * g * g
+    s = state.get("s", torch.zeros_like(p))
+    state["s"] = alpha * s + (1 - alpha) * g * g
     p -= lr * g / (state["s"].sqrt() + eps)
 
 
 @torch.no_grad()
-def adam_step(p: Tensor, state: dict[str, Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-              eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
-    """Adam: running averages of the gradient ``m`` and of its square ``v``, bias-corrected:
-    ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
+def adam_step(p: Tensor, state: dict[str, Any], lr: float = 1e-3,
+              betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+              weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """Adam: running averages of the gradient ``m`` and of its square
+    ``v``, bias-corrected: ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with
+    ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
 
-    ``weight_decay`` is added to the gradient (L2, ``torch.optim.Adam``), or, with ``decoupled=True``,
-    applied straight to the weights, ``p *= 1 - lr * wd`` (``torch.optim.AdamW``)."""
+    ``weight_decay`` is added to the gradient (L2, ``torch.optim.Adam``),
+    or, with ``decoupled=True``, applied straight to the weights,
+    ``p *= 1 - lr * wd`` (``torch.optim.AdamW``)."""
     b1, b2 = betas
     if decoupled:
         p *= 1 - lr * weight_decay
@@ -98,9 +108,11 @@ def adam_step(p: Tensor, state: dict[str, Any], lr: float = 1e-3, betas: tuple[f
 
 
 @torch.no_grad()
-def adamw_step(p: Tensor, state: dict[str, Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-               eps: float = 1e-8, weight_decay: float = 0.01) -> None:
-    """AdamW: Adam with decoupled weight decay (default 0.01, as ``torch.optim.AdamW``)."""
+def adamw_step(p: Tensor, state: dict[str, Any], lr: float = 1e-3,
+               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+               weight_decay: float = 0.01) -> None:
+    """AdamW: Adam with decoupled weight decay (default 0.01, as
+    ``torch.optim.AdamW``)."""
     adam_step(p, state, lr, betas, eps, weight_decay, decoupled=True)
 
 

@@ -3,7 +3,7 @@
 :func:`plot_history` is the book's one way to draw training: what :func:`d2lmini.fit` returns (a
 :class:`~d2lmini.History`), a per-epoch dict of lists, a :class:`FitResult` (a History plus a 1-D regression's
 inputs, targets and predictions, drawn as the fitted function), or ``{label: run}`` to overlay several
-runs.  :class:`~d2lmini.LivePlot` redraws it after every epoch and the explorers of
+runs.  :class:`~d2lmini.callbacks.LivePlot` redraws it after every epoch and the explorers of
 :mod:`d2lmini.widgets` draw with it too.
 """
 

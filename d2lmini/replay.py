@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .messages import wrap
+
 __all__ = ["Replay", "figure_png", "format_value"]
 
 
@@ -133,4 +135,4 @@ class Replay:
 
     def __repr__(self) -> str:
         grid = ", ".join(f"{k}: {len(v)} values" for k, v in self.sliders.items())
-        return f"Replay of {len(self.frames)} precomputed results ({grid})"
+        return wrap(f"Replay of {len(self.frames)} precomputed results ({grid})")

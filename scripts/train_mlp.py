@@ -29,6 +29,15 @@ def build_mlp(hidden: int = 256, num_classes: int = 10) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
+def shown(path: Path, root: Path) -> str:
+    """``path`` as the log prints it: relative to the data root when it lies inside it (so that a log, or a
+    notebook that shows one, holds no machine paths), else as given."""
+    try:
+        return f"<data_root>/{path.resolve().relative_to(root.resolve()).as_posix()}"
+    except ValueError:
+        return str(path)
+
+
 def positive(kind: type):
     def parse(text: str):
         value = kind(text)
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                       callbacks=[d2l.Checkpoint(checkpoint)])
     test = d2l.evaluate(net, loaders.test)
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}")
-    print(f"checkpoint saved to {checkpoint} (after epoch {history.epochs})")
+    print(f"checkpoint saved to {shown(checkpoint, d2l.data_root())} (after epoch {history.epochs})")
     return 0
 
 

@@ -107,3 +107,53 @@ def test_autocast_is_left_when_training_stops_mid_batch():
     hist = learn.fit(1)
     assert hist.diverged_at == 1  # the very first step
     assert not torch.is_autocast_enabled("cpu")
+
+
+def test_default_dtype_is_autocasts_own_default():
+    from d2lmini.amp import _default_dtype
+
+    assert _default_dtype("cpu") == torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert _default_dtype("cuda") == torch.float16
+    mp = MixedPrecision()
+    d2l.Learner(_model(), _data(n=64), callbacks=[mp], device=torch.device("cpu")).fit(1)
+    assert mp.dtype == torch.bfloat16 and "bfloat16" in repr(mp)
+
+
+@needs_cpu_float16
+def test_clipping_applies_to_the_unscaled_gradients():
+    max_norm = 1e-3
+    mp = MixedPrecision(dtype=torch.float16, max_grad_norm=max_norm)
+    model = _model()
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    learn = d2l.Learner(model, _data(n=64), opt=torch.optim.SGD, lr=1.0, callbacks=[mp],
+                        device=torch.device("cpu"))
+    learn.fit(1)  # one batch of 64
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    # SGD with lr 1 moves the weights by the clipped gradient: norm max_norm, not max_norm / scale
+    assert abs(float((after - before).norm()) - max_norm) < 1e-2 * max_norm
+    assert mp.skipped_steps == 0 and mp.scales == [2.0**16]
+
+
+@needs_cpu_float16
+def test_scales_are_recorded_and_grow_after_growth_interval_good_steps():
+    mp = MixedPrecision(dtype=torch.float16, growth_interval=2)
+    d2l.Learner(_model(), _data(n=320), opt=torch.optim.Adam, lr=1e-3, callbacks=[mp],
+                device=torch.device("cpu")).fit(1)  # 5 batches
+    assert mp.scales == [2.0**16, 2.0**16, 2.0**17, 2.0**17, 2.0**18]
+
+
+@needs_cpu_float16
+def test_learner_checkpoint_saves_and_restores_the_scaler(tmp_path):
+    mp = MixedPrecision(dtype=torch.float16, growth_interval=3)
+    learn = d2l.Learner(_model(), _data(n=320), opt=torch.optim.Adam, lr=1e-3, callbacks=[mp],
+                        device=torch.device("cpu"))
+    learn.fit(1)  # 5 good steps: the scale doubled once, the growth tracker stands at 2
+    path = learn.save(tmp_path / "fp16.pt")
+    saved = d2l.load_checkpoint(path)["scaler"]
+    assert saved["scale"] == 2.0**17 and saved["_growth_tracker"] == 2
+    mp2 = MixedPrecision(dtype=torch.float16, growth_interval=3)
+    learn2 = d2l.Learner(_model(), _data(n=320), opt=torch.optim.Adam, lr=1e-3, callbacks=[mp2],
+                         device=torch.device("cpu"))
+    learn2.resume(path)
+    learn2.fit(1)
+    assert mp2.scales[:2] == [2.0**17, 2.0**18]  # continues: one more good step, then it doubles

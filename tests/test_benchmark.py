@@ -33,9 +33,25 @@ def test_loaders_serve_the_same_images():
     torch.testing.assert_close(a, b)
 
 
-def test_time_pass_counts_images():
+class Slow:
+    """Batches that each take ``delay`` seconds to produce: a known time for the timers to measure."""
+
+    def __init__(self, loader, delay=0.02):
+        self.loader, self.delay = loader, delay
+
+    def __iter__(self):
+        import time
+
+        for batch in self.loader:
+            time.sleep(self.delay)
+            yield batch
+
+
+def test_time_pass_counts_images_and_measures_the_pass():
     secs, seen = bench.time_pass(bench.tensor_loader(300, 64))
-    assert seen == 300 and secs > 0
+    assert seen == 300 and 0 < secs < 5
+    slow_secs, seen = bench.time_pass(Slow(bench.tensor_loader(300, 64)))  # 5 batches of 0.02 s
+    assert seen == 300 and slow_secs >= 0.1 and slow_secs > secs
 
 
 def test_bench_data_pass_rows_and_ratios():
@@ -51,8 +67,8 @@ def test_bare_loop_trains_the_model():
     """The bare loop really takes optimizer steps (the weights change) and both loops run on the same data."""
     model = bench.make_model(0)
     before = [p.detach().clone() for p in model.parameters()]
-    secs = bench.train_epoch_bare(model, bench.tensor_loader(128, 64))
-    assert secs > 0
+    secs = bench.train_epoch_bare(model, Slow(bench.tensor_loader(128, 64), delay=0.05))
+    assert secs >= 2 * 0.05  # the two batches' delays are inside the measured time
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert all(torch.equal(a, b) for a, b in zip(bench.make_model(0).parameters(),
                                                    bench.make_model(0).parameters(), strict=True))
@@ -105,3 +121,31 @@ def test_main_writes_the_report(tmp_path):
     assert out.read_text(encoding="utf-8") == text
     assert "| measurement |" in text and "| target |" in text and "Learner.fit overhead" in text
     assert "not measured" in text  # no 2-worker run was asked for
+
+
+def test_report_names_the_gpu_when_sections_ran_on_one(monkeypatch):
+    monkeypatch.setattr(bench.d2l, "device_info", lambda device: f"cuda: Fake GPU ({device.type})")
+    assert "Fake GPU" not in bench.machine_line()
+    assert ", cuda: Fake GPU (cuda), " in bench.machine_line("cuda")
+    R = bench.Row
+    text = bench.report([R("3. fit", "bare", 2.0), R("3. fit", "fit", 2.0, 1.0)], None, 0.0, "cuda")
+    assert text.startswith("Measured on: ") and "Fake GPU" in text.splitlines()[0]
+
+
+def test_sections_say_where_they_trained():
+    rows = bench.bench_fit_overhead(64, 32, repeats=1)
+    assert rows[0].section == "3. fit-loop overhead (ModernLeNet, 64 images, median of 1)"
+
+
+def test_on_a_gpu_the_tensor_path_trains_from_data_put_there_once(monkeypatch):
+    """``--device cuda``: section 2's tensor path holds its data on the device, as Learner.fit does
+    ('meta' stands in for a GPU here: shapes and dtypes, no memory; the DataLoader batches are copied)."""
+    moved = []
+    real_to = bench.d2l.TensorLoader.to
+    monkeypatch.setattr(bench.d2l.TensorLoader, "to",
+                        lambda self, d: moved.append(str(d)) or real_to(self, d))
+    rows = bench.bench_train_epoch(64, 32, workers=[0], device="meta")
+    assert moved == ["meta"] and [r.name for r in rows][0] == "tensor path (d2l.TensorLoader)"
+    assert all(r.section == "2. one ModernLeNet training epoch (64 images) on meta" for r in rows)
+    assert bench.bench_train_epoch(64, 32, workers=[], device="cpu")[0].section.endswith("(64 images)")
+    assert moved == ["meta"]  # on the CPU nothing is moved

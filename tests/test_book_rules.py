@@ -64,6 +64,7 @@ def _stream(text: str):
     ("x = 1", [], None, "never executed"),
     ("y = '" + "a" * 80 + "'", [], 1, "over 79"),
     ("# NBVAL_CHECK_OUTPUT\nx = 1", [], 1, "nbval comment"),
+    ("run('../scripts/ddp_train.py')", [], 1, "relative path"),
     ("print(p)", [_stream("saved to /work/main/data/x.pt\n")], 1, "machine path"),
     ("ax.legend()", [_stream("<matplotlib.legend.Legend at 0x7f00aa>\n")], 1, "object repr"),
     ("d2l.setup()", [_stream("⚠ SMOKE MODE ON (D2LMINI_SMOKE=1)\n")], 1, "smoke mode"),

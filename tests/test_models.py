@@ -53,6 +53,42 @@ def test_mini_alexnet_dropout_switch():
     assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in wide.parameters())
 
 
+def test_mini_alexnet_default_layout_is_unchanged():
+    # chapter 07 and saved checkpoints rely on the plain model's layer indices and size
+    net = models.MiniAlexNet()
+    assert list(net.state_dict())[:4] == ["features.0.weight", "features.0.bias",
+                                          "features.3.weight", "features.3.bias"]
+    assert sum(p.numel() for p in net.parameters()) == 154_954
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+
+def test_mini_alexnet_batch_norm_after_every_conv():
+    plain, bn = models.MiniAlexNet(), models.MiniAlexNet(batch_norm=True)
+    layers = list(bn.features)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 5
+    assert all(isinstance(layers[i + 1], torch.nn.BatchNorm2d) and layers[i].bias is None for i in convs)
+    # each conv bias (c_out numbers) is replaced by BN's scale and shift (2 c_out numbers)
+    extra = sum(layers[i].out_channels for i in convs)
+    assert sum(p.numel() for p in bn.parameters()) == sum(p.numel() for p in plain.parameters()) + extra
+    assert bn.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_mini_alexnet_with_batch_norm_learns_a_tiny_batch():
+    torch.manual_seed(0)
+    net = models.MiniAlexNet(width=8, batch_norm=True, dropout=0.0)
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
 @pytest.mark.parametrize("cls", SMALL)
 def test_missing_batch_dimension_says_unsqueeze(cls):
     with pytest.raises(ValueError, match=r"add the batch dimension with x\.unsqueeze\(0\)"):

@@ -38,7 +38,7 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
         def update(self, fig):
             updates.append(fig)
 
-    monkeypatch.setattr("d2lmini.plot._in_ipython", lambda: True)
+    monkeypatch.setattr("d2lmini.callbacks._in_ipython", lambda: True)
     monkeypatch.setattr("IPython.display.display", lambda fig, display_id=None: shown.append(fig) or Handle())
     X = torch.randn(32, 2)
     y = (X[:, 0] > 0).long()
@@ -50,7 +50,7 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
 def test_live_plot_outside_ipython_draws_nothing():
     X = torch.randn(16, 2)
     y = (X[:, 0] > 0).long()
-    cb = d2l.LivePlot()
+    cb = d2l.callbacks.LivePlot()
     d2l.Learner(nn.Linear(2, 2), d2l.TensorLoader(X, y, 8), callbacks=[cb]).fit(1)
     assert cb.handle is None
 

@@ -106,3 +106,86 @@ def test_smoothgrad_of_a_linear_model_equals_plain_saliency():
                                d2l.saliency_map(model, x, target=2))
     with pytest.raises(ValueError, match="smooth and noise"):
         d2l.saliency_map(model, x, smooth=-1)
+
+
+def test_hires_cam_is_gradient_times_activation():
+    torch.manual_seed(0)
+    model = Linear2()
+    x = torch.randn(2, 1, 4, 4)
+    cam = d2l.grad_cam(model, model.conv, x, target=1, hires=True)
+    act = model.conv(x).detach().requires_grad_(True)
+    model.fc(torch.relu(act).flatten(1))[:, 1].sum().backward()
+    ref = torch.relu((act.grad * act).sum(1))
+    ref = ref / ref.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    torch.testing.assert_close(cam, ref.detach())
+    assert not torch.allclose(cam, d2l.grad_cam(model, model.conv, x, target=1))  # flatten head: differ
+
+
+def test_grad_cam_and_hires_cam_agree_after_global_average_pooling():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3))
+    x = torch.randn(3, 1, 6, 6)
+    torch.testing.assert_close(d2l.grad_cam(model, model[1], x), d2l.grad_cam(model, model[1], x, hires=True))
+
+
+def test_grad_cam_is_empty_when_the_layer_speaks_against_the_class():
+    model = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[3].weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0]]))
+        model[3].bias.copy_(torch.tensor([0.0, 10.0]))
+    x = torch.rand(1, 1, 2, 2) + 0.1          # class 1 wins through its bias, against the features
+    assert model(x).argmax(1).item() == 1
+    cam = d2l.grad_cam(model, model[1], x)
+    assert cam.shape == (1, 2, 2) and torch.count_nonzero(cam) == 0
+    assert d2l.grad_cam(model, model[1], x, target=0).amax() == 1
+
+
+# ------------------------------------------------------------------ the checks of chapter 13's exercises
+
+def _lenet_and_images():
+    torch.manual_seed(0)
+    return d2l.models.ModernLeNet().eval(), torch.rand(6, 1, 28, 28)
+
+
+def test_exercise_13_2_accepts_gradient_times_input_and_explains_mistakes():
+    from d2lmini.exercises import check
+
+    model, x = _lenet_and_images()
+
+    def right(m, x):
+        x = x.clone().requires_grad_(True)
+        out = m(x)
+        (g,) = torch.autograd.grad(out.gather(1, out.argmax(1, keepdim=True)).sum(), x)
+        return (g * x).abs().sum(1)
+
+    assert check("13.2", right, model=model, x=x)
+    assert all(p.grad is None for p in model.parameters())
+    v = check("13.2", lambda m, x: d2l.saliency_map(m, x), model=model, x=x)
+    assert not v and "plain saliency map" in v.message
+    v = check("13.2", lambda m, x: right(m, x)[:, None], model=model, x=x)
+    assert not v and "shape" in v.message
+
+
+def test_exercise_13_3_counts_parameters_not_buffers():
+    from d2lmini.exercises import check
+
+    assert check("13.3", 2 * 16)
+    v = check("13.3", 4 * 16)
+    assert not v and "buffers" in v.message
+    assert check("13.3", None).status == "unanswered"
+
+
+def test_exercise_13_4_recomputes_the_correlation():
+    from d2lmini.exercises import check
+
+    model, x = _lenet_and_images()
+    target = model(x).argmax(1)
+    torch.manual_seed(0)
+    fresh = d2l.models.ModernLeNet()
+    a = d2l.saliency_map(model, x, target=target).flatten(1)
+    b = d2l.saliency_map(fresh, x, target=target).flatten(1)
+    corr = torch.stack([torch.corrcoef(torch.stack([u, v]))[0, 1] for u, v in zip(a, b, strict=True)])
+    assert check("13.4", corr.mean().item(), model=model, x=x, target=target)
+    assert not check("13.4", corr.mean().item() + 0.1, model=model, x=x, target=target)

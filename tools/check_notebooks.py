@@ -7,7 +7,8 @@
 For every notebook: every code cell executed, no error output, no smoke-mode output (committed outputs come
 from reader mode), no machine path (``/home/...``, ``/root/...``, ``/work/...``) and no object repr
 (``<... at 0x...>``) in an output, no code line over 79 characters (the website's code column), no printed
-line over 79 characters, and no ``# NBVAL_...`` comment in the code (nbval's markers are cell tags).
+line over 79 characters, no ``# NBVAL_...`` comment in the code (nbval's markers are cell tags), and no
+relative path in the code (the Chinese edition runs the same code from ``notebooks/zh/``).
 For the chapters: every exercise check's committed output says "not answered yet" (no exercise cell holds
 its answer) and every exercise registered in ``d2lmini.exercises`` has a check in the chapter.  For the
 solutions: every check's output says it is correct, and the notebook ends with ``report(N)``.
@@ -25,6 +26,9 @@ WIDTH = 79
 SMOKE = re.compile(r"smoke[ -]?mode", re.I)
 MACHINE_PATH = re.compile(r"(?<![\w.])/(?:home|root|work|tmp|Users|opt|mnt)/[\w.-]+")
 REPR = re.compile(r"<[\w.]+ (?:object )?at 0x[0-9a-fA-F]+>")
+#: A string literal holding a relative path ("../scripts/x.py", "./data"): chapter code runs from
+#: notebooks/ and from notebooks/zh/, so it reaches files with d2l.book_file() / d2l.data_root().
+RELATIVE_PATH = re.compile(r"""(?<![\w])[rbf]?["']\.\.?/""")
 CHECK_CALL = re.compile(r"""check\(\s*["'](\d{2}\.\d+)["']""")
 
 
@@ -76,6 +80,9 @@ def problems(path: Path) -> list[str]:
                 found.append(f"{name}: code cell {i + 1} line {n} is {len(line)} characters (over {WIDTH})")
             if re.match(r"\s*#\s*NBVAL_", line):
                 found.append(f"{name}: code cell {i + 1} has an nbval comment; tag the cell instead")
+            if RELATIVE_PATH.search(line):
+                found.append(f"{name}: code cell {i + 1} line {n} uses a relative path; the code also runs "
+                             f"from notebooks/zh/: use d2l.book_file(...) or d2l.data_root()")
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
                 found.append(f"{name}: code cell {i + 1} has an error output ({out.get('ename')})")

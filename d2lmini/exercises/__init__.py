@@ -25,6 +25,7 @@ import hashlib
 import importlib
 import math
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,6 +37,7 @@ __all__ = ["Feedback", "Verdict", "check", "correct", "digest", "exercise", "exe
 
 Status = Literal["correct", "wrong", "unanswered", "error"]
 _MARK = {"correct": "✓", "wrong": "✗", "unanswered": "…", "error": "✗"}
+WIDTH = 79  # printed lines stay within the book's code column
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,13 @@ class Verdict:
         return self.status == "correct"
 
     def __str__(self) -> str:
-        text = f"{_MARK[self.status]} Exercise {self.exercise}: {self.message}"
+        """The verdict as printed: wrapped to the book's 79 columns."""
+        text = textwrap.fill(f"{_MARK[self.status]} Exercise {self.exercise}: {self.message}", WIDTH,
+                             subsequent_indent="  ", break_on_hyphens=False)
         if self.discuss and self.status in ("correct", "unanswered"):
-            text += "\n  A good answer discusses: " + "; ".join(self.discuss) + "."
+            text += "\n" + textwrap.fill("A good answer discusses: " + "; ".join(self.discuss) + ".", WIDTH,
+                                         initial_indent="  ", subsequent_indent="    ",
+                                         break_on_hyphens=False)
         return text
 
     def _ipython_display_(self) -> None:
