@@ -77,6 +77,15 @@ def test_each_rule_is_enforced(tmp_path, source, outputs, count, expect):
     assert any(expect in p for p in check_notebooks.problems(path)), check_notebooks.problems(path)
 
 
+def test_a_compared_cell_ending_in_a_semicolon_is_caught(tmp_path):
+    path = _nb(tmp_path, "notes.ipynb", "summary(net);", [])
+    nb = nbformat.read(path, as_version=4)
+    assert not check_notebooks.problems(path)
+    nb.cells[1].metadata["tags"] = ["nbval-check-output"]
+    nbformat.write(nb, path)
+    assert any("ends with ';'" in p for p in check_notebooks.problems(path))
+
+
 def test_an_exercise_cell_holding_its_answer_is_caught(tmp_path):
     (tmp_path / "solutions").mkdir()
     chapter = _nb(tmp_path, "99_test.ipynb", 'check("99.1", 42)', [_stream("✓ Exercise 99.1: correct.\n")])

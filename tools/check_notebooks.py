@@ -8,7 +8,8 @@ For every notebook: every code cell executed, no error output, no smoke-mode out
 from reader mode), no machine path (``/home/...``, ``/root/...``, ``/work/...``) and no object repr
 (``<... at 0x...>``) in an output, no code line over 79 characters (the website's code column), no printed
 line over 79 characters, no ``# NBVAL_...`` comment in the code (nbval's markers are cell tags), and no
-relative path in the code (the Chinese edition runs the same code from ``notebooks/zh/``).
+relative path in the code (the Chinese edition runs the same code from ``notebooks/zh/``), and no cell
+compared by nbval that hides its value with ``;`` (nbval sees the value anyway).
 For the chapters: every exercise check's committed output says "not answered yet" (no exercise cell holds
 its answer) and every exercise registered in ``d2lmini.exercises`` has a check in the chapter.  For the
 solutions: every check's output says it is correct, and the notebook ends with ``report(N)``.
@@ -75,6 +76,11 @@ def problems(path: Path) -> list[str]:
                      f"(first: code cell {unexecuted[0] + 1})")
     for i, c in enumerate(cells):
         src = _text(c.get("source"))
+        code = [ln for ln in src.rstrip().split("\n") if ln.strip() and not ln.strip().startswith("#")]
+        if "nbval-check-output" in c.get("metadata", {}).get("tags", []) and code and \
+                code[-1].rstrip().endswith(";"):
+            found.append(f"{name}: code cell {i + 1} is compared by nbval but ends with ';': nbval still "
+                         f"sees the value, so assign it to a name instead")
         for n, line in enumerate(src.split("\n"), 1):
             if len(line) > WIDTH:
                 found.append(f"{name}: code cell {i + 1} line {n} is {len(line)} characters (over {WIDTH})")
