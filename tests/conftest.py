@@ -1,4 +1,5 @@
-"""Shared fixtures: small fake Fashion-MNIST files in a temporary mirror, and a clean environment."""
+"""Shared fixtures: small fake Fashion-MNIST files in a temporary mirror, a clean environment, and no
+exercise results carried from one test to the next."""
 
 from __future__ import annotations
 
@@ -64,3 +65,17 @@ def _no_open_figures():
     plt.close("all")
     yield
     plt.close("all")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_exercise_results():
+    """Every test starts with no exercise checked (``report(N)`` counts what was checked so far)."""
+    import sys
+
+    ex = sys.modules.get("d2lmini.exercises")
+    if ex is not None:
+        ex._RESULTS.clear()
+    yield
+    ex = sys.modules.get("d2lmini.exercises")
+    if ex is not None:
+        ex._RESULTS.clear()

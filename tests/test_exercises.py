@@ -31,12 +31,6 @@ def _function(fn) -> ex.Feedback:
     return correct() if fn(2) == 4 else wrong("fn(2) should be 4")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
-
 
 def test_right_answer_says_so(capsys):
     v = check("99.1", 42)

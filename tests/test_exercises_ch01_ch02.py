@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, random_split
 
-from d2lmini import exercises as ex
 from d2lmini.exercises import ch01, ch02, check, exercises_of, report
 
 
@@ -17,12 +16,6 @@ def said(verdict) -> str:
     """A verdict's message on one line (checkers wrap their messages to the page)."""
     return " ".join(verdict.message.split())
 
-
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
 
 
 # ------------------------------------------------------------------------------------------------ ch01

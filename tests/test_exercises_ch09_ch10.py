@@ -10,15 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from d2lmini import exercises as ex
 from d2lmini.exercises import check, exercises_of
-
-
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
 
 
 def test_both_chapters_have_six_checked_exercises():

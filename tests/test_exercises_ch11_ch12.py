@@ -6,20 +6,11 @@ from __future__ import annotations
 import copy
 import inspect
 
-import pytest
 import torch
 from torch import nn
 
 import d2lmini as d2l
-from d2lmini import exercises as ex
 from d2lmini.exercises import ch11, ch12, check, exercises_of
-
-
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
 
 
 def _new_head(source: nn.Module, k: int = 5) -> nn.Module:

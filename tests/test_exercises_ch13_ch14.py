@@ -10,16 +10,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import d2lmini as d2l
-from d2lmini import exercises as ex
 from d2lmini.exercises import ch13, ch14, check, exercises_of
 from d2lmini.segmentation import UNet
-
-
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
 
 
 def _norm(model):

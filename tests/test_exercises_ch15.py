@@ -3,19 +3,10 @@ says what is off, and the expected values are computed (by DistributedSampler it
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
-from d2lmini import exercises as ex
 from d2lmini.exercises import check, exercises_of
-
-
-@pytest.fixture(autouse=True)
-def _fresh_results():
-    ex._RESULTS.clear()
-    yield
-    ex._RESULTS.clear()
 
 
 def test_six_checked_exercises():

@@ -175,8 +175,19 @@ ERRORS_JS = """return Array.from(document.querySelectorAll('.jp-Notebook .jp-Out
     .map(e => e.textContent.slice(0, 400));"""
 
 
+def _shut_down_kernels(url: str, token: str) -> None:
+    """Stop every kernel of the server (REST API), so that each chapter starts alone and memory stays flat."""
+    auth = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels", headers=auth), timeout=10) as r:
+        kernels = json.loads(r.read())
+    for k in kernels:
+        req = urllib.request.Request(f"{url}/api/kernels/{k['id']}", headers=auth, method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
 def _run_all(driver, url: str, token: str, name: str) -> float:
-    driver.get(f"{url}/lab/tree/{name}?token={token}")
+    # ?reset: a fresh workspace with this notebook alone, so the selectors below see only this chapter
+    driver.get(f"{url}/lab/tree/{name}?reset&token={token}")
     _wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"), 90,
           "the notebook to open")
     _wait(driver, lambda: driver.execute_script(
@@ -206,6 +217,13 @@ def _explorer_state(driver, index: int) -> dict:
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_explorer_in_jupyterlab(lab, browser, chapter):
     url, token, _ = lab
+    try:
+        _use_explorers(browser, url, token, chapter)
+    finally:
+        _shut_down_kernels(url, token)
+
+
+def _use_explorers(browser, url: str, token: str, chapter: Path) -> None:
     secs = _run_all(browser, url, token, chapter.name)
     errors = browser.execute_script(ERRORS_JS)
     assert not errors, f"{chapter.name}: error outputs after Run All:\n" + "\n---\n".join(errors)
