@@ -74,18 +74,24 @@ def test_mini_alexnet_batch_norm_after_every_conv():
     assert bn.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_mini_alexnet_with_batch_norm_learns_a_tiny_batch():
-    torch.manual_seed(0)
-    net = models.MiniAlexNet(width=8, batch_norm=True, dropout=0.0)
+def _losses_on_a_tiny_batch(net: torch.nn.Module, steps: int = 30) -> list[float]:
+    """Train ``net`` with Adam on 16 random images for ``steps`` steps; the loss after each step."""
     x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     losses = []
-    for _ in range(30):
+    for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_mini_alexnet_with_batch_norm_learns_a_tiny_batch():
+    torch.manual_seed(0)
+    net = models.MiniAlexNet(width=8, batch_norm=True, dropout=0.0)
+    losses = _losses_on_a_tiny_batch(net)
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -118,13 +124,5 @@ def test_alexnet_wrong_size_and_missing_batch(alexnet):
 def test_modern_lenet_loss_goes_down_on_a_tiny_batch():
     torch.manual_seed(0)
     net = models.ModernLeNet()
-    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = _losses_on_a_tiny_batch(net)
     assert losses[-1] < 0.5 * losses[0]
