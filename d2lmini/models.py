@@ -109,7 +109,7 @@ class MiniAlexNet(nn.Module):
     """AlexNet's recipe scaled down to 28x28 Fashion-MNIST: a wide first convolution, overlapping 3x3/2
     max-pools, a stack of three 3x3 convolutions, ReLU everywhere, and two dense layers with dropout.
     ``width`` scales the number of channels and ``hidden`` the dense layers; ``dropout=0`` turns dropout
-    off (chapter 07 compares).  ``batch_norm=True`` puts a ``BatchNorm2d`` after every convolution (which
+    off.  ``batch_norm=True`` puts a ``BatchNorm2d`` after every convolution (which
     then has no bias), as :class:`ModernLeNet` has, so that the two can be compared on equal terms.
     Weights start with Kaiming (He) initialisation, as chapter 06 recommends for ReLU networks."""
 

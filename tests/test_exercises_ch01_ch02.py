@@ -185,23 +185,18 @@ def test_safe_augmentations_by_digest():
 
 
 def test_batch_size_timings():
-    from d2lmini.data import TensorLoader, fashion_mnist_tensors
-
-    X, y = fashion_mnist_tensors(train=True)
-
-    def one_pass(bs):
-        import time
-
-        start = time.perf_counter()
-        for _ in TensorLoader(X, y, batch_size=bs, shuffle=True):
-            pass
-        return time.perf_counter() - start
-
-    times = {bs: min(one_pass(bs) for _ in range(2)) for bs in (16, 64, 256, 1024)}
-    assert check("02.5", times)
+    # The answer is anchored to a real pass at batch size 256 (the checker's 20x window around its own
+    # pass); the other sizes are set so that the ordering the checker demands holds.  Measuring all four
+    # here made the test flaky under `pytest -n 2`: on a loaded machine batch 16 and 1,024 can swap.  The
+    # real measurement runs in solutions/02 (section 2.7's own timings).
+    one = min(ch02._one_pass_seconds(256) for _ in range(2))
+    times = {16: 3 * one, 64: 1.5 * one, 256: one, 1024: 0.9 * one}
+    ok = check("02.5", times)
+    assert ok and "3.3x as long" in said(ok)
     assert "exactly these batch sizes" in said(check("02.5", {16: 1.0, 64: 1.0}))
     assert "clearly longer" in said(check("02.5", {**times, 16: times[1024] / 2}))
     assert "far from one pass" in said(check("02.5", {k: v / 1000 for k, v in times.items()}))
+    assert "far from one pass" in said(check("02.5", {k: v * 1000 for k, v in times.items()}))
 
 
 def test_mask_collate():
