@@ -69,12 +69,22 @@ def explorer_chapters() -> list[Path]:
     found = []
     for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         nb = json.loads(p.read_text(encoding="utf-8"))
-        if any(c["cell_type"] == "code" and ".show(replay=" in "".join(c["source"]) for c in nb["cells"]):
+        if any(c["cell_type"] == "code" and "Explorer(" in "".join(c["source"]) for c in nb["cells"]):
             found.append(p)
     return found
 
 
 CHAPTERS = explorer_chapters()
+
+
+def test_every_chapter_with_a_replay_is_driven_here():
+    """A chapter whose committed outputs hold a replay has an explorer, so it must be in CHAPTERS (a
+    looser test once let chapter 06 drop out of this module when its ``.show(`` call was wrapped)."""
+    with_replay = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+                   if 'class=\\"d2l-replay\\"' in p.read_text(encoding="utf-8")]
+    assert len(with_replay) >= 10
+    if not os.environ.get("D2LMINI_LAB_NOTEBOOKS"):
+        assert [p.name for p in CHAPTERS] == [p.name for p in with_replay]
 
 
 def _free_port() -> int:
