@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .config import by_mode, data_root
-from .data import Loaders, TensorLoader
+from .data import Loaders, _split_loaders
 from .errors import DatasetCorruptError, DatasetUnavailableError
 
 CIFAR10_CLASSES: tuple[str, ...] = (
@@ -187,15 +187,8 @@ def cifar10_loaders(
                          f"val_size={val_size:,}), got {n_train!r}")
     if not 1 <= n_test <= len(Xt):
         raise ValueError(f"n_test must be from 1 to {len(Xt):,}, got {n_test!r}")
-    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
-    val_idx, train_idx = perm[len(X) - val_size:], perm[:n_train]
     norm = Normalize() if normalize else None
     train_tf = transform
     if norm is not None:
         train_tf = norm if transform is None else _Then(transform, norm)
-    return Loaders(
-        TensorLoader(X[train_idx], y[train_idx], batch_size, shuffle=True, seed=seed, transform=train_tf,
-                     device=device),
-        TensorLoader(X[val_idx], y[val_idx], batch_size, transform=norm, device=device),
-        TensorLoader(Xt[:n_test], yt[:n_test], batch_size, transform=norm, device=device),
-    )
+    return _split_loaders(X, y, Xt, yt, batch_size, val_size, n_train, n_test, seed, train_tf, norm, device)

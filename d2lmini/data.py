@@ -350,13 +350,23 @@ def fashion_mnist_loaders(
     _check_size("n_test", n_test, 1, N_test, "test images in the official test set")
     X, y = fashion_mnist_tensors(True, root)   # checked before loading: a wrong size fails at once
     Xt, yt = fashion_mnist_tensors(False, root)
+    return _split_loaders(X, y, Xt, yt, batch_size, val_size, n_train, n_test, seed, transform, None, device)
+
+
+def _split_loaders(X: Tensor, y: Tensor, Xt: Tensor, yt: Tensor, batch_size: int, val_size: int,
+                   n_train: int, n_test: int, seed: int, train_transform: Callable[[Tensor], Tensor] | None,
+                   eval_transform: Callable[[Tensor], Tensor] | None,
+                   device: torch.device | str | None) -> Loaders:
+    """The book's split of checked sizes, shared by every ``*_loaders``: validation is the last
+    ``val_size`` images of a fixed shuffle (``seed``) of the training set, training its first ``n_train``,
+    test the first ``n_test`` of the official test set."""
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = perm[len(X) - val_size :], perm[:n_train]
     return Loaders(
-        TensorLoader(X[train_idx], y[train_idx], batch_size, shuffle=True, seed=seed, transform=transform,
-                     device=device),
-        TensorLoader(X[val_idx], y[val_idx], batch_size, device=device),
-        TensorLoader(Xt[:n_test], yt[:n_test], batch_size, device=device),
+        TensorLoader(X[train_idx], y[train_idx], batch_size, shuffle=True, seed=seed,
+                     transform=train_transform, device=device),
+        TensorLoader(X[val_idx], y[val_idx], batch_size, transform=eval_transform, device=device),
+        TensorLoader(Xt[:n_test], yt[:n_test], batch_size, transform=eval_transform, device=device),
     )
 
 

@@ -73,6 +73,9 @@ def _gxi(model, x, absolute=True):
 def test_13_2_grad_times_input(lenet):
     x = torch.rand(4, 1, 28, 28)
     assert check("13.2", _gxi, model=lenet, x=x)
+    assert all(p.grad is None for p in lenet.parameters())  # the checker leaves the model as it was
+    assert "plain saliency map" in check("13.2", lambda m, x: d2l.saliency_map(m, x), model=lenet,
+                                         x=x).message
     assert "absolute value" in check("13.2", lambda m, x: _gxi(m, x, absolute=False), model=lenet,
                                      x=x).message
     assert "shape" in check("13.2", lambda m, x: _gxi(m, x)[None], model=lenet, x=x).message
@@ -83,6 +86,7 @@ def test_13_3_batchnorm_parameters():
     assert check("13.3", n)
     assert "buffers" in check("13.3", 2 * n).message
     assert "half" in check("13.3", n // 2).message
+    assert check("13.3", None).status == "unanswered"
 
 
 def test_13_4_sanity_check_correlation(lenet):
