@@ -96,7 +96,7 @@ def launch(
     returncode, stdout, stderr = _run_all(runs, timeout)
     if returncode != 0:
         what = (f"took longer than {timeout:g} s" if returncode is None
-                else f"failed: {_worker_error(stderr + stdout)}")
+                else f"failed: {_worker_error(stderr + stdout, returncode)}")
         raise LaunchError(f"The {nproc}-process run {what}")
     return subprocess.CompletedProcess(runs[0][0], 0, stdout, stderr)
 
@@ -149,11 +149,14 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _worker_error(output: str) -> str:
-    """The most telling line of a failed run: the workers' own error, else the last line."""
+def _worker_error(output: str, returncode: int | None = None) -> str:
+    """The most telling line of a failed run: the workers' own error, else the exit code (a negative
+    one is the signal that killed the worker) and the last line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     for marker in ("ValueError:", "RuntimeError:", "D2LMiniError", "Error:"):
         hits = [ln for ln in lines if marker in ln]
         if hits:
             return hits[-1].split("]:", 1)[-1].strip()
-    return lines[-1] if lines else "no output"
+    code = f"a worker exited with code {returncode}" if returncode is not None else ""
+    last = lines[-1] if lines else "no output"
+    return f"{code}; last output: {last}" if code else last

@@ -134,6 +134,9 @@ def test_worker_error_picks_the_workers_own_line():
               "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n")
     assert d2l.distributed._worker_error(report) == "ValueError: a global batch of 63 does not split"
     assert d2l.distributed._worker_error("") == "no output"
+    # no error line (a worker killed by a signal): the exit code says what happened
+    assert (d2l.distributed._worker_error("world size 2: replicas identical: True\n", -6)
+            == "a worker exited with code -6; last output: world size 2: replicas identical: True")
 
 
 def test_the_script_model_has_no_batch_norm():
