@@ -12,11 +12,14 @@ module only starts it and turns a failed run into one clear message.  Two launch
   rendezvous asks for a libuv TCP store whatever ``USE_LIBUV`` says (PyTorch issue #148283), so torchrun
   stops there with "use_libuv was requested but PyTorch was built without libuv support".  The script's
   ``init_process_group()`` itself works on Windows, so starting the processes without torchrun does too.
+  Like torchrun's agent, the launcher itself hosts the rendezvous store (``TORCHELASTIC_USE_AGENT_STORE``),
+  so the store outlives every worker: no worker is left talking to a store that rank 0 took down on exit.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,13 +34,6 @@ __all__ = ["LaunchError", "launch"]
 
 class LaunchError(D2LMiniError):
     """A worker process failed, or the run took longer than its timeout."""
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _loopback_interface() -> str | None:
@@ -79,16 +75,18 @@ def launch(
     loopback = _loopback_interface()
     if loopback and "GLOO_SOCKET_IFNAME" not in base:
         base["GLOO_SOCKET_IFNAME"] = loopback  # one machine: talk over the loopback interface
+    base.setdefault("PYTHONFAULTHANDLER", "1")  # a worker killed by a signal prints where it was
     script_args = [str(script), *(args or [])]
     if launcher == "torchrun":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", *script_args]
         runs = [(cmd, base)]
     elif launcher == "processes":
-        port = str(_free_port())
+        store = _host_store(nproc)  # kept alive until every worker has exited
         runs = [([sys.executable, *script_args],
                  dict(base, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(nproc),
-                      LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                      LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(store.port), TORCHELASTIC_USE_AGENT_STORE="True",
                       USE_LIBUV="0", OMP_NUM_THREADS=base.get("OMP_NUM_THREADS", "1")))
                 for r in range(nproc)]
     else:
@@ -99,6 +97,15 @@ def launch(
                 else f"failed: {_worker_error(stderr + stdout, returncode)}")
         raise LaunchError(f"The {nproc}-process run {what}")
     return subprocess.CompletedProcess(runs[0][0], 0, stdout, stderr)
+
+
+def _host_store(nproc: int):
+    """A TCP store on a free loopback port for ``nproc`` workers, served by this process, as torchrun's
+    agent serves its workers' store.  libuv where the wheel has it (not on Windows)."""
+    from torch.distributed import TCPStore
+
+    return TCPStore("127.0.0.1", 0, nproc, is_master=True, wait_for_workers=False,
+                    use_libuv=sys.platform != "win32")
 
 
 def _run_all(runs: list[tuple[list[str], dict[str, str]]], timeout: float) -> tuple[int | None, str, str]:
@@ -153,10 +160,12 @@ def _worker_error(output: str, returncode: int | None = None) -> str:
     """The most telling line of a failed run: the workers' own error, else the exit code (a negative
     one is the signal that killed the worker) and the last line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for marker in ("ValueError:", "RuntimeError:", "D2LMiniError", "Error:"):
+    markers = ("ValueError:", "RuntimeError:", "D2LMiniError", "Error:",
+               "what():", "terminate called", "Fatal Python error")  # the last three: C++ aborts
+    for marker in markers:
         hits = [ln for ln in lines if marker in ln]
         if hits:
-            return hits[-1].split("]:", 1)[-1].strip()
+            return re.sub(r"^\[rank\d+\]:", "", hits[-1]).strip()  # torchrun's rank prefix
     code = f"a worker exited with code {returncode}" if returncode is not None else ""
     last = lines[-1] if lines else "no output"
     return f"{code}; last output: {last}" if code else last

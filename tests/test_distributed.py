@@ -93,6 +93,38 @@ def test_processes_get_torchrun_variables_and_the_loopback_interface(tmp_path):
     assert {ln.split()[4] for ln in lines} == {loopback or "-"}
 
 
+def test_the_launcher_hosts_the_store_so_it_outlives_rank_0(tmp_path):
+    # Rank 1 reaches the run's store after rank 0 has exited.  Were rank 0 the store's host, as with a
+    # plain env:// rendezvous, the store would be gone with it.
+    worker = _script(tmp_path, f"""
+        import os, time
+        from datetime import timedelta
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        pid_file = {str(tmp_path / "rank0.pid")!r}
+        if dist.get_rank() == 0:
+            open(pid_file, "w").write(str(os.getpid()))
+        dist.barrier()
+        dist.destroy_process_group()
+        if os.environ["RANK"] == "1":
+            pid, deadline = int(open(pid_file).read()), time.monotonic() + 30
+            while time.monotonic() < deadline:  # wait until rank 0 has gone
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("rank 0 did not exit")
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                                  is_master=False, timeout=timedelta(seconds=10))
+            store.set("after rank 0", "still here")
+            print("store reachable:", store.get("after rank 0").decode(), flush=True)
+    """)
+    proc = d2l.distributed.launch(worker, nproc=2, launcher="processes", timeout=120)
+    assert "store reachable: still here" in proc.stdout
+
+
 def test_a_failing_rank_stops_the_others_and_its_error_is_shown(tmp_path):
     worker = _script(tmp_path, """
         import os, time
@@ -137,6 +169,13 @@ def test_worker_error_picks_the_workers_own_line():
     # no error line (a worker killed by a signal): the exit code says what happened
     assert (d2l.distributed._worker_error("world size 2: replicas identical: True\n", -6)
             == "a worker exited with code -6; last output: world size 2: replicas identical: True")
+    # a C++ abort: the exception's own message, not the last line the other rank printed
+    abort = ("terminate called after throwing an instance of 'gloo::IoException'\n"
+             "  what():  [pair.cc:598] Connection closed by peer [127.0.0.1]:40123\n"
+             "Fatal Python error: Aborted\n\n"
+             "world size 2: replicas identical: True\n")
+    assert (d2l.distributed._worker_error(abort, -6)
+            == "what():  [pair.cc:598] Connection closed by peer [127.0.0.1]:40123")
 
 
 def test_the_script_model_has_no_batch_norm():
