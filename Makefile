@@ -76,10 +76,12 @@ site: install
 	$(BIN)/python$(EXE) tools/build_site.py
 
 # Build the site and open every page in headless Chromium (Debian: apt-get install chromium chromium-driver).
-# Skipped with the reason where chromium is missing; fails instead in CI (CI=true).
+# Skipped with the reason where chromium is missing; fails instead in CI (CI=true). Two workers: the website's
+# tests stay together on one (one build, one server); the JupyterLab chapters are shared out between both,
+# each worker with its own JupyterLab and browser. Their kernels use one thread each, so two share two cores.
 site-test: install
 	@$(SITE_DEPS)
-	D2LMINI_SITE_TEST=1 $(BIN)/pytest$(EXE) -q tests/site
+	D2LMINI_SITE_TEST=1 $(BIN)/pytest$(EXE) -q -n 2 --dist loadgroup tests/site
 
 clean:
 	rm -rf $(VENV) _build

@@ -44,6 +44,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Console messages that are expected and harmless. Empty on purpose: the built site needs no network.
 IGNORED_CONSOLE: list[re.Pattern] = []
+# `make site-test` runs with two workers (--dist loadgroup): this module's tests stay on one of them, so
+# the site is built once and served by one server, while the JupyterLab tests share out the rest.
+pytestmark = pytest.mark.xdist_group("website")
 
 if not os.environ.get("D2LMINI_SITE_TEST"):
     pytest.skip("the browser test of the website runs with `make site-test` (part of `make test`)",
